@@ -1,0 +1,141 @@
+/**
+ * The typed, validated, template-resolved configuration. Produced once at start by
+ * config/load.ts; nothing after that reads the environment or the files again.
+ * Shapes follow contract §3 exactly; optional keys are optional here too, and defaults
+ * are applied by the code that uses them (sources, cache policy) from `DEFAULTS`.
+ */
+
+export type CacheStorage = 'file' | 'keychain' | 'none';
+
+export interface CacheConfig {
+  storage: CacheStorage;
+  refreshMarginMs: number;
+  staleIfErrorMs: number;
+  minRefreshIntervalMs: number;
+}
+
+export interface AuditConfig {
+  enabled: boolean;
+  file: string | null;
+}
+
+export type JwtAlgorithm = 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA' | 'HS256';
+
+export type KeyRef = { file: string } | { env: string } | { keychain: { service: string; account?: string } };
+
+export interface JwtSourceConfig {
+  type: 'jwt';
+  algorithm?: JwtAlgorithm;
+  signingKey?: KeyRef;
+  keyId?: string;
+  issuer?: string;
+  audience?: string | string[];
+  subject?: string;
+  lifetimeSec?: number;
+  claims?: Record<string, unknown>;
+  notBeforeSkewSec?: number;
+}
+
+export type VaultAuthConfig =
+  | { method: 'token'; tokenFile?: string }
+  | { method: 'approle'; mount?: string; roleId: string; secretIdFile?: string; secretIdEnv?: string }
+  | { method: 'kubernetes'; mount?: string; role: string; jwtFile?: string }
+  | { method: 'jwt'; mount?: string; role: string; jwtFile: string };
+
+export interface VaultConnectionConfig {
+  address?: string;
+  namespace?: string;
+  caCert?: string;
+  tlsSkipVerify?: boolean;
+  auth?: VaultAuthConfig;
+}
+
+export interface VaultSourceConfig extends VaultConnectionConfig {
+  type: 'vault';
+  path: string;
+  field: string;
+}
+
+export interface VaultIdentitySourceConfig extends VaultConnectionConfig {
+  type: 'vault-identity';
+  role: string;
+}
+
+export interface AwsSecretsManagerSourceConfig {
+  type: 'aws-secrets-manager';
+  secretId: string;
+  region?: string;
+  profile?: string;
+  versionStage?: string;
+  versionId?: string;
+  jsonKey?: string;
+  endpoint?: string;
+}
+
+export interface KeychainSourceConfig {
+  type: 'keychain';
+  service: string;
+  account?: string;
+}
+
+export type SourceConfig =
+  | JwtSourceConfig
+  | VaultSourceConfig
+  | VaultIdentitySourceConfig
+  | AwsSecretsManagerSourceConfig
+  | KeychainSourceConfig;
+
+export interface ProfileConfig {
+  ttlMs?: number;
+  timeoutMs?: number;
+  source: SourceConfig;
+}
+
+export interface KeybrokerConfig {
+  defaultProfile?: string;
+  allowUserConfig?: boolean;
+  cache?: Partial<CacheConfig>;
+  audit?: Partial<AuditConfig>;
+  profiles?: Record<string, ProfileConfig>;
+}
+
+export const DEFAULTS = {
+  profile: 'default',
+  ttlMs: 300_000,
+  timeoutMs: 8_000,
+  cache: {
+    storage: 'file',
+    refreshMarginMs: 120_000,
+    staleIfErrorMs: 3_600_000,
+    minRefreshIntervalMs: 10_000,
+  } satisfies CacheConfig,
+  audit: { enabled: true, file: null } satisfies AuditConfig,
+} as const;
+
+/** Where each config layer came from; `config path` and `doctor` show these. */
+export interface ConfigLayer {
+  kind: 'managed' | 'user';
+  path: string;
+  /** How the path was chosen: 'KEYBROKER_CONFIG', '--config', 'default', ... */
+  origin: string;
+  exists: boolean;
+  /** True when the user layer was skipped because the managed layer set allowUserConfig: false. */
+  ignored?: boolean;
+  raw?: unknown;
+}
+
+/** Everything the token path needs, resolved for one profile. */
+export interface ResolvedProfile {
+  name: string;
+  /** The profile's source with templates and `~` resolved and env defaults applied. */
+  source: SourceConfig;
+  ttlMs: number;
+  ttlOrigin: 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS' | 'profile' | 'default';
+  timeoutMs: number;
+  cache: CacheConfig;
+  audit: AuditConfig;
+  /** Profile name + hash of the effective resolved configuration (contract §2, cache key). */
+  cacheKey: string;
+  /** Non-fatal problems found while resolving (e.g. a malformed TTL variable), printed as warnings. */
+  warnings: string[];
+}

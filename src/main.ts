@@ -1,0 +1,146 @@
+/**
+ * Second stage: every command, with yargs. The first stage (src/entry.ts) hands over here
+ * whenever it cannot answer from the cache alone. This is the only place that turns an
+ * error into a stderr line and an exit code.
+ */
+import * as os from 'node:os';
+import yargs, { type Argv } from 'yargs';
+import { BUILD_INFO } from './build-info.js';
+import * as cacheCmd from './cli/cache.js';
+import * as configCmd from './cli/config.js';
+import * as doctorCmd from './cli/doctor.js';
+import * as initCmd from './cli/init.js';
+import * as jwksCmd from './cli/jwks.js';
+import * as keychainCmd from './cli/keychain.js';
+import * as keygenCmd from './cli/keygen.js';
+import * as statusCmd from './cli/status.js';
+import * as tokenCmd from './cli/token.js';
+import type { AppContext, GlobalOptions } from './context.js';
+import { configError, ExitCode, formatErrorLine, isKeybrokerError } from './errors.js';
+import { createLogger } from './output/logger.js';
+
+export interface MainOptions {
+  /** performance.now() when the process started, for --debug timings. */
+  startMs?: number;
+}
+
+const COMMANDS = [
+  tokenCmd,
+  statusCmd,
+  doctorCmd,
+  cacheCmd,
+  jwksCmd,
+  keygenCmd,
+  keychainCmd,
+  initCmd,
+  configCmd,
+];
+
+export function createContext(globals: GlobalOptions, startMs?: number): AppContext {
+  const env = process.env;
+  const debug = globals.debug || env.KEYBROKER_DEBUG === '1';
+  let userName = '';
+  try {
+    userName = os.userInfo().username;
+  } catch {
+    userName = env.USER ?? env.USERNAME ?? '';
+  }
+  return {
+    env,
+    now: () => Date.now(),
+    platform: process.platform,
+    homeDir: os.homedir(),
+    cwd: process.cwd(),
+    userName,
+    hostName: os.hostname(),
+    logger: createLogger({ debug, ...(startMs === undefined ? {} : { startMs }) }),
+    stdout: (text) => {
+      process.stdout.write(text);
+    },
+    execPath: process.env.KEYBROKER_EXEC_PATH ?? process.argv[1] ?? process.execPath,
+    stdinIsTTY: Boolean(process.stdin.isTTY),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    globals: { ...globals, debug },
+    version: BUILD_INFO.version,
+    commit: BUILD_INFO.commit,
+  };
+}
+
+function quickGlobals(argv: string[]): GlobalOptions {
+  const g: GlobalOptions = { debug: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--debug') g.debug = true;
+    else if (a === '--profile' || a === '--config') {
+      const v = argv[i + 1];
+      if (v !== undefined) g[a === '--profile' ? 'profile' : 'config'] = v;
+      i++;
+    } else if (a.startsWith('--profile=')) g.profile = a.slice(10);
+    else if (a.startsWith('--config=')) g.config = a.slice(9);
+  }
+  return g;
+}
+
+export function buildParser(argv: string[], ctx: AppContext): Argv {
+  let y = yargs(argv)
+    .scriptName('keybroker')
+    .usage('keybroker [command] [options]\n\nPrints a short-lived credential for Claude Code (apiKeyHelper).')
+    .option('profile', {
+      type: 'string',
+      describe: 'profile to use (else KEYBROKER_PROFILE, defaultProfile, "default")',
+      global: true,
+    })
+    .option('config', {
+      type: 'string',
+      describe: 'user config file (else KEYBROKER_CONFIG, ~/.config/keybroker/config.json)',
+      global: true,
+    })
+    .option('debug', {
+      type: 'boolean',
+      describe: 'timed trace of each step on stderr, secrets redacted',
+      global: true,
+    })
+    .version(`${BUILD_INFO.version} (${BUILD_INFO.commit})`)
+    .help()
+    .alias('help', 'h')
+    .strict()
+    .recommendCommands()
+    .wrap(Math.min(110, process.stderr.columns || 100))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw configError('ERR_USAGE', `usage: ${msg}`, { hint: 'run keybroker --help' });
+    });
+  for (const c of COMMANDS) y = c.register(y, ctx);
+  y = y.completion('completion', 'print a bash/zsh completion script');
+  return y;
+}
+
+/** Runs one invocation; resolves to the exit code. Never throws. */
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  const globals = quickGlobals(argv);
+  const ctx = createContext(globals, options.startMs);
+  try {
+    // --help / --version output goes to stdout only for those commands, never on the token path.
+    const parser = buildParser(argv, ctx);
+    await parser.parseAsync();
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (e) {
+    process.stderr.write(formatErrorLine(e) + '\n');
+    if (ctx.globals.debug && e instanceof Error && e.stack) {
+      process.stderr.write(ctx.logger.debugEnabled ? `keybroker: debug stack: ${redactStack(e)}\n` : '');
+    }
+    return isKeybrokerError(e) ? e.exitCode : ExitCode.internal;
+  }
+}
+
+function redactStack(e: Error): string {
+  // Frames only: the message line of a cause could carry a value.
+  const frames = (e.stack ?? '').split('\n').filter((l) => l.trimStart().startsWith('at '));
+  const code = isKeybrokerError(e) ? e.code : e.name;
+  return `${code}\n${frames.join('\n')}`;
+}

@@ -1,0 +1,99 @@
+/**
+ * File checks "like ssh checks its keys", and whole-file writes. Synchronous on purpose:
+ * these run on the cache-hit path, where a few syscalls beat the promise machinery.
+ */
+
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { seeDocs, unsafeError } from '../errors.js';
+
+const isPosix = process.platform !== 'win32';
+const myUid = () => (typeof process.getuid === 'function' ? process.getuid() : -1);
+
+/** Refuse a file or directory that someone other than us (or root) owns, or that group/others can write. */
+export function assertNotWritableByOthers(p: string, st: fs.Stats, what: string): void {
+  if (!isPosix) return;
+  const uid = myUid();
+  if (st.uid !== uid && st.uid !== 0) {
+    throw unsafeError('ERR_UNSAFE_OWNER', `${what} ${p}: owned by uid ${st.uid}, not by you (uid ${uid})`, {
+      hint: `chown it to yourself or remove it; ${seeDocs('ERR_UNSAFE_OWNER')}`,
+    });
+  }
+  if ((st.mode & 0o022) !== 0) {
+    throw unsafeError(
+      'ERR_UNSAFE_PERMISSIONS',
+      `${what} ${p}: writable by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`,
+      { hint: `run chmod go-w '${p}'; ${seeDocs('ERR_UNSAFE_PERMISSIONS')}` },
+    );
+  }
+}
+
+/** A private file (key, cache entry): a regular file we own, mode 0600 or stricter. */
+export function assertPrivateFile(p: string, st: fs.Stats, what: string): void {
+  if (!st.isFile()) {
+    throw unsafeError('ERR_UNSAFE_FILE_TYPE', `${what} ${p}: not a regular file`, {
+      hint: `replace it with a regular file; ${seeDocs('ERR_UNSAFE_FILE_TYPE')}`,
+    });
+  }
+  if (!isPosix) return;
+  const uid = myUid();
+  if (st.uid !== uid) {
+    throw unsafeError('ERR_UNSAFE_OWNER', `${what} ${p}: owned by uid ${st.uid}, not by you (uid ${uid})`, {
+      hint: `chown it to yourself; ${seeDocs('ERR_UNSAFE_OWNER')}`,
+    });
+  }
+  if ((st.mode & 0o077) !== 0) {
+    throw unsafeError(
+      'ERR_UNSAFE_PERMISSIONS',
+      `${what} ${p}: permissions ${(st.mode & 0o777).toString(8).padStart(4, '0')} are too open`,
+      { hint: `run chmod 600 '${p}'; ${seeDocs('ERR_UNSAFE_PERMISSIONS')}` },
+    );
+  }
+}
+
+/** Reads a private file after checking it with lstat (a symlink is refused). */
+export function readPrivateFile(p: string, what: string): Buffer {
+  const st = fs.lstatSync(p);
+  if (st.isSymbolicLink()) {
+    throw unsafeError('ERR_UNSAFE_SYMLINK', `${what} ${p}: is a symbolic link`, {
+      hint: `replace the link with the file itself; ${seeDocs('ERR_UNSAFE_SYMLINK')}`,
+    });
+  }
+  assertPrivateFile(p, st, what);
+  return fs.readFileSync(p);
+}
+
+/** Creates a directory (and parents) with mode 0700 for the last component. */
+export function ensurePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * Writes a file whole: a temporary file beside it (0600, O_EXCL), fsync'd, then renamed over
+ * the target. A reader sees the old content or the new, never half of either.
+ */
+export function writeFileAtomic(target: string, data: string | Buffer, mode = 0o600): void {
+  const dir = path.dirname(target);
+  const tmp = path.join(
+    dir,
+    `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  );
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'wx', mode);
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    if (fd !== undefined) fs.closeSync(fd);
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw e;
+  }
+}

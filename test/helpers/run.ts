@@ -1,0 +1,115 @@
+/**
+ * Runs the built executable exactly as Claude Code does: `/bin/sh -c "<command>"`, with a
+ * stdin that never closes (a pipe we keep open), an isolated HOME and XDG directories.
+ * KEYBROKER_BIN selects the executable under test (default dist/keybroker), so the same
+ * end-to-end tests run against the release binary.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+export const BIN = path.resolve(ROOT, process.env.KEYBROKER_BIN ?? 'dist/keybroker');
+
+export interface Sandbox {
+  dir: string;
+  home: string;
+  env: Record<string, string>;
+  configPath: string;
+  cacheDir: string;
+  /** Writes the user config (mode 0600) and returns its path. */
+  writeConfig(config: unknown): string;
+  cleanup(): void;
+}
+
+export function makeSandbox(extraEnv: Record<string, string> = {}): Sandbox {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kb-test-'));
+  fs.chmodSync(dir, 0o700);
+  const home = path.join(dir, 'home');
+  fs.mkdirSync(home, { mode: 0o700 });
+  const configPath = path.join(home, '.config', 'keybroker', 'config.json');
+  const cacheDir = path.join(home, '.cache', 'keybroker');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    USER: os.userInfo().username,
+    LANG: 'C',
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    XDG_CACHE_HOME: path.join(home, '.cache'),
+    XDG_STATE_HOME: path.join(home, '.local', 'state'),
+    KEYBROKER_MANAGED_CONFIG: path.join(dir, 'managed.json'),
+    ...extraEnv,
+  };
+  return {
+    dir,
+    home,
+    env,
+    configPath,
+    cacheDir,
+    writeConfig(config: unknown) {
+      fs.mkdirSync(path.dirname(configPath), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
+      return configPath;
+    },
+    cleanup() {
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  pid: number;
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Kill after this many ms (test safety net only; never a timing assertion). */
+  killAfterMs?: number;
+  /** Called with the child as soon as it is spawned. */
+  onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+}
+
+/** Quote one argument for /bin/sh. */
+export function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Runs `<bin> <args>` through /bin/sh -c with a never-closing stdin. */
+export function runKeybroker(args: string[], sandbox: Sandbox, options: RunOptions = {}): Promise<RunResult> {
+  const command = [shq(BIN), ...args.map(shq)].join(' ');
+  return runShell(command, sandbox, options);
+}
+
+export function runShell(command: string, sandbox: Sandbox, options: RunOptions = {}): Promise<RunResult> {
+  const env: Record<string, string> = { ...sandbox.env };
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd: options.cwd ?? sandbox.home,
+      env,
+      // stdin is a pipe we never end: a helper that reads stdin would hang here.
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    options.onSpawn?.(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      child.stdin.destroy();
+      resolve({ stdout, stderr, code, signal, pid: child.pid ?? -1 });
+    });
+  });
+}
