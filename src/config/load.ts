@@ -1,0 +1,583 @@
+/**
+ * Layered config (contract §3): read the managed and user files, check who may write them,
+ * parse, merge, then resolve one profile (templates, `~`, environment defaults, TTL rule,
+ * cache key).
+ *
+ * The cache-hit first stage imports this module: it stays synchronous, imports only node:fs,
+ * node:path, node:crypto and small local modules, and never loads the schema. Validation
+ * (./validate.ts) runs in the second stage; here every access to the raw config is defensive
+ * instead, and anything odd is a configError.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { configError, seeDocs } from '../errors.js';
+import { auditLogPath, expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
+import { assertNotWritableByOthers } from '../platform/safe-fs.js';
+import { expandTemplates, expandTemplatesDeep, pointerKey, setOwn, type TemplateVars } from './templates.js';
+import {
+  type AuditConfig,
+  type CacheConfig,
+  type ConfigLayer,
+  DEFAULTS,
+  type KeybrokerConfig,
+  type ResolvedProfile,
+  type SourceConfig,
+} from './types.js';
+
+export interface ConfigInputs {
+  env: Readonly<Record<string, string | undefined>>;
+  platform: NodeJS.Platform;
+  homeDir: string;
+  userName: string;
+  hostName: string;
+  configFlag?: string;
+  profileFlag?: string;
+}
+
+export type LayerKind = 'managed' | 'user';
+
+export interface LoadedConfig {
+  /** Managed first, then user. */
+  layers: ConfigLayer[];
+  /** The merged raw config (templates not resolved, not validated). */
+  merged: KeybrokerConfig;
+  /** JSON pointer of every leaf value of `merged` ("/profiles/default/ttlMs") → the layer that set it. */
+  origins: Record<string, LayerKind>;
+}
+
+/** Profile names go into file names (cache entries, locks). */
+export const PROFILE_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+const PROFILE_NAME = new RegExp(PROFILE_NAME_PATTERN);
+
+/** Keys whose string value is a file path: a leading `~` is the home directory. */
+const PATH_KEYS = new Set(['file', 'caCert', 'tokenFile', 'secretIdFile', 'jwtFile']);
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+export function loadConfig(inputs: ConfigInputs): LoadedConfig {
+  const pctx = { env: inputs.env, platform: inputs.platform, homeDir: inputs.homeDir };
+  const managedAt = managedConfigPath(pctx);
+  const managed = readLayer('managed', expandHome(managedAt.path, inputs.homeDir), managedAt.origin);
+  const userAt = userConfigPath(pctx, inputs.configFlag);
+  const userPath = expandHome(userAt.path, inputs.homeDir);
+  let user: ConfigLayer;
+  if (isObject(managed.raw) && managed.raw.allowUserConfig === false) {
+    user = {
+      kind: 'user',
+      path: userPath,
+      origin: userAt.origin,
+      exists: fs.existsSync(userPath),
+      ignored: true,
+    };
+  } else {
+    user = readLayer('user', userPath, userAt.origin);
+  }
+  const layers = [managed, user];
+
+  let merged: Record<string, unknown> = {};
+  for (const layer of layers) {
+    if (layer.exists && !layer.ignored && isObject(layer.raw)) merged = mergeObjects(merged, layer.raw);
+  }
+  const origins: Record<string, LayerKind> = {};
+  const userRaw = user.exists && !user.ignored ? user.raw : undefined;
+  recordOrigins(merged, '', userRaw, origins);
+  return { layers, merged: merged as KeybrokerConfig, origins };
+}
+
+function readLayer(kind: LayerKind, file: string, origin: string): ConfigLayer {
+  const what = kind === 'managed' ? 'managed config' : 'config';
+  const st = statOrMissing(file, fs.lstatSync);
+  if (!st) return { kind, path: file, origin, exists: false };
+  checkDirectory(path.dirname(file), what);
+  if (st.isSymbolicLink()) {
+    // Check where the link points too: whoever may replace the target may change the config.
+    let real: string;
+    try {
+      real = fs.realpathSync(file);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return { kind, path: file, origin, exists: false };
+      throw unreadable(file, e);
+    }
+    checkDirectory(path.dirname(real), what);
+    const target = statOrMissing(real, fs.statSync);
+    if (!target) return { kind, path: file, origin, exists: false };
+    assertNotWritableByOthers(real, target, `${what} file`);
+  } else {
+    assertNotWritableByOthers(file, st, `${what} file`);
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw unreadable(file, e);
+  }
+  return { kind, path: file, origin, exists: true, raw: parseConfigText(text, file) };
+}
+
+function statOrMissing(file: string, stat: typeof fs.statSync): fs.Stats | undefined {
+  try {
+    return stat(file);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return undefined;
+    throw unreadable(file, e);
+  }
+}
+
+function checkDirectory(dir: string, what: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (e) {
+    throw unreadable(dir, e);
+  }
+  // A sticky directory (/tmp) lets others create files but not replace or rename ours;
+  // the file itself is still checked.
+  if ((st.mode & 0o1000) !== 0) return;
+  assertNotWritableByOthers(dir, st, `${what} directory`);
+}
+
+function unreadable(file: string, e: unknown) {
+  const code = isErrno(e) && e.code ? e.code : 'error';
+  return configError('ERR_CONFIG_UNREADABLE', `config ${file}: cannot read it (${code})`, {
+    hint: `check that the file is readable by you; ${seeDocs('ERR_CONFIG_UNREADABLE')}`,
+    cause: e,
+  });
+}
+
+/**
+ * JSON.parse with an error that names the file and line:column but never quotes the text
+ * (Node's own message does, and a config may hold a secret).
+ */
+export function parseConfigText(text: string, file: string): unknown {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  try {
+    return JSON.parse(text);
+  } catch {
+    const { offset, expected } = locateJsonError(text);
+    let line = 1;
+    let lineStart = 0;
+    for (let i = 0; i < offset && i < text.length; i++) {
+      if (text.charCodeAt(i) === 10) {
+        line++;
+        lineStart = i + 1;
+      }
+    }
+    const column = offset - lineStart + 1;
+    throw configError(
+      'ERR_CONFIG_JSON',
+      `config ${file}: invalid JSON at line ${line}, column ${column}: ${expected}`,
+      { hint: `fix the syntax there; ${seeDocs('ERR_CONFIG_JSON')}` },
+    );
+  }
+}
+
+/**
+ * Finds where JSON text stops being valid, and what was expected there. Only runs after
+ * JSON.parse has failed.
+ */
+export function locateJsonError(s: string): { offset: number; expected: string } {
+  let i = 0;
+  const n = s.length;
+  class Stop {
+    constructor(readonly expected: string) {}
+  }
+  const fail = (expected: string): never => {
+    throw new Stop(i >= n ? `unexpected end of file, expected ${expected}` : `expected ${expected}`);
+  };
+  const ws = () => {
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 10 || c === 13) i++;
+      else break;
+    }
+  };
+  const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+  const HEX4 = /[0-9a-fA-F]{4}/y;
+  const str = () => {
+    i++; // opening quote
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c === 34) {
+        i++;
+        return;
+      }
+      if (c === 92) {
+        const e = s[i + 1];
+        if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
+        else if (e === 'u') {
+          HEX4.lastIndex = i + 2;
+          if (!HEX4.test(s)) {
+            i += 2;
+            fail('4 hex digits after \\u');
+          }
+          i += 6;
+        } else {
+          i++;
+          fail('a valid escape after \\');
+        }
+        continue;
+      }
+      if (c < 32) fail('a closing quote (control characters must be escaped)');
+      i++;
+    }
+    fail('a closing quote');
+  };
+  const value = (): void => {
+    ws();
+    const c = s[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (s[i] === '}') {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        if (s[i] !== '"') fail('a property name in double quotes');
+        str();
+        ws();
+        if (s[i] !== ':') fail("':'");
+        i++;
+        value();
+        ws();
+        if (s[i] === ',') {
+          i++;
+          continue;
+        }
+        if (s[i] === '}') {
+          i++;
+          return;
+        }
+        fail("',' or '}'");
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (s[i] === ']') {
+        i++;
+        return;
+      }
+      for (;;) {
+        value();
+        ws();
+        if (s[i] === ',') {
+          i++;
+          continue;
+        }
+        if (s[i] === ']') {
+          i++;
+          return;
+        }
+        fail("',' or ']'");
+      }
+    }
+    if (c === '"') {
+      str();
+      return;
+    }
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) {
+      NUMBER.lastIndex = i;
+      if (!NUMBER.test(s)) fail('a number');
+      i = NUMBER.lastIndex;
+      return;
+    }
+    for (const lit of ['true', 'false', 'null']) {
+      if (s.startsWith(lit, i)) {
+        i += lit.length;
+        return;
+      }
+    }
+    fail('a value');
+  };
+  try {
+    value();
+    ws();
+    if (i < n) fail('the end of the file after the top-level value');
+    return { offset: i, expected: 'unknown syntax error' };
+  } catch (e) {
+    if (e instanceof Stop) return { offset: i, expected: e.expected };
+    // Nesting too deep for this scanner: no position, but still no quoted content.
+    return { offset: 0, expected: 'nesting too deep' };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merging
+
+/**
+ * Objects merge key by key (later wins), arrays and scalars are replaced. Two exceptions keep
+ * a merged result meaningful: a `signingKey` is one of file/env/keychain, so it is replaced
+ * whole; and objects that name a different `type` (a source) or `method` (a Vault auth) are
+ * different things, so the later one replaces the earlier.
+ */
+export function mergeObjects(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(base)) setOwn(out, k, v);
+  for (const [k, v] of Object.entries(over)) {
+    const prev = Object.hasOwn(out, k) ? out[k] : undefined;
+    if (isObject(prev) && isObject(v) && k !== 'signingKey' && sameKind(prev, v)) {
+      setOwn(out, k, mergeObjects(prev, v));
+    } else {
+      setOwn(out, k, v);
+    }
+  }
+  return out;
+}
+
+function sameKind(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  for (const d of ['type', 'method']) {
+    if (typeof a[d] === 'string' && typeof b[d] === 'string' && a[d] !== b[d]) return false;
+  }
+  return true;
+}
+
+function recordOrigins(
+  value: unknown,
+  pointer: string,
+  userRaw: unknown,
+  out: Record<string, LayerKind>,
+): void {
+  if (isObject(value) && Object.keys(value).length > 0) {
+    for (const [k, v] of Object.entries(value)) {
+      const key = pointerKey(k);
+      recordOrigins(
+        v,
+        `${pointer}/${key}`,
+        isObject(userRaw) && Object.hasOwn(userRaw, k) ? userRaw[k] : undefined,
+        out,
+      );
+    }
+    return;
+  }
+  out[pointer] = userRaw !== undefined ? 'user' : 'managed';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolving one profile
+
+export function selectProfileName(loaded: LoadedConfig, inputs: ConfigInputs): string {
+  return profileChoice(loaded, inputs).name;
+}
+
+function profileChoice(loaded: LoadedConfig, inputs: ConfigInputs): { name: string; by: string } {
+  if (inputs.profileFlag) return { name: inputs.profileFlag, by: '--profile' };
+  const fromEnv = inputs.env.KEYBROKER_PROFILE;
+  if (fromEnv) return { name: fromEnv, by: 'KEYBROKER_PROFILE' };
+  const d = loaded.merged.defaultProfile;
+  if (typeof d === 'string' && d !== '') return { name: d, by: 'defaultProfile' };
+  return { name: DEFAULTS.profile, by: 'the default' };
+}
+
+/** Files that set values, for messages: "/etc/keybroker/config.json and ~/.config/keybroker/config.json". */
+export function describeFiles(loaded: LoadedConfig): string {
+  const read = loaded.layers.filter((l) => l.exists && !l.ignored).map((l) => l.path);
+  if (read.length > 0) return read.join(' and ');
+  return `no config file (looked for ${loaded.layers.map((l) => l.path).join(' and ')})`;
+}
+
+/** "config <file that set this value>" for errors about one value. */
+export function locationOf(loaded: LoadedConfig, pointer: string): string {
+  let kind = loaded.origins[pointer];
+  if (kind === undefined) {
+    // An object or a default: the nearest recorded leaf below it tells the file.
+    const prefix = `${pointer}/`;
+    for (const p in loaded.origins) {
+      if (p.startsWith(prefix)) {
+        kind = loaded.origins[p];
+        break;
+      }
+    }
+  }
+  const layer = loaded.layers.find((l) => l.kind === kind);
+  return `config ${layer ? layer.path : describeFiles(loaded)}`;
+}
+
+export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): ResolvedProfile {
+  const { name, by } = profileChoice(loaded, inputs);
+  if (!PROFILE_NAME.test(name)) {
+    throw configError(
+      'ERR_CONFIG_PROFILE_NAME',
+      `profile "${printable(name)}" (from ${by}): not a valid profile name`,
+      {
+        hint: `use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; ${seeDocs('ERR_CONFIG_PROFILE_NAME')}`,
+      },
+    );
+  }
+  const profiles = isObject(loaded.merged.profiles)
+    ? (loaded.merged.profiles as Record<string, unknown>)
+    : {};
+  const profile = Object.hasOwn(profiles, name) ? profiles[name] : undefined;
+  if (!isObject(profile)) {
+    const available = Object.keys(profiles);
+    throw configError(
+      'ERR_CONFIG_UNKNOWN_PROFILE',
+      `profile "${name}" (from ${by}): not defined in ${describeFiles(loaded)}`,
+      {
+        hint: `${available.length > 0 ? `available: ${available.join(', ')}` : 'no profiles are configured'}; ${seeDocs('ERR_CONFIG_UNKNOWN_PROFILE')}`,
+      },
+    );
+  }
+  const base = `/profiles/${pointerKey(name)}`;
+  const where = (pointer: string) => locationOf(loaded, pointer);
+  const rawSource = profile.source;
+  if (!isObject(rawSource) || typeof rawSource.type !== 'string') {
+    throw configError('ERR_CONFIG_INVALID', `${where(base)}: ${base}/source/type: required key missing`, {
+      hint: `give the profile a source with a "type"; ${seeDocs('ERR_CONFIG_INVALID')}`,
+    });
+  }
+  const vars: TemplateVars = {
+    user: inputs.userName,
+    hostname: inputs.hostName,
+    profile: name,
+    env: inputs.env,
+  };
+  const source = expandTemplatesDeep(rawSource, vars, `${base}/source`, where) as Record<string, unknown>;
+  expandPaths(source, inputs.homeDir);
+  applySourceDefaults(source, inputs);
+
+  const warnings: string[] = [];
+  const profileTtl = positiveInt(profile.ttlMs);
+  const fallbackTtl = profileTtl ?? DEFAULTS.ttlMs;
+  let ttlMs = fallbackTtl;
+  let ttlOrigin: ResolvedProfile['ttlOrigin'] = profileTtl !== undefined ? 'profile' : 'default';
+  const envTtl = inputs.env.CLAUDE_CODE_API_KEY_HELPER_TTL_MS;
+  if (envTtl !== undefined && envTtl !== '') {
+    const n = /^[0-9]{1,15}$/.test(envTtl) ? Number(envTtl) : 0;
+    if (n > 0) {
+      ttlMs = n;
+      ttlOrigin = 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS';
+    } else {
+      warnings.push(
+        `CLAUDE_CODE_API_KEY_HELPER_TTL_MS="${printable(envTtl)}" is not a positive integer; using ${fallbackTtl} ms`,
+      );
+    }
+  }
+
+  const cache: CacheConfig = { ...DEFAULTS.cache, ...definedOnly(loaded.merged.cache) };
+  const rawAudit = definedOnly(loaded.merged.audit);
+  const audit: AuditConfig = { ...DEFAULTS.audit, ...rawAudit };
+  if (typeof audit.file === 'string' && audit.file !== '') {
+    audit.file = expandHome(expandTemplates(audit.file, vars, '/audit/file', where), inputs.homeDir);
+  } else {
+    audit.file = auditLogPath({ env: inputs.env, platform: inputs.platform, homeDir: inputs.homeDir });
+  }
+
+  return {
+    name,
+    source: source as unknown as SourceConfig,
+    ttlMs,
+    ttlOrigin,
+    timeoutMs: positiveInt(profile.timeoutMs) ?? DEFAULTS.timeoutMs,
+    cache,
+    audit,
+    cacheKey: cacheKeyFor(name, source),
+    warnings,
+  };
+}
+
+/** `<profile>-<16 hex of sha256 of the resolved source>`; key order does not matter, the TTL is not part of it. */
+export function cacheKeyFor(name: string, source: unknown): string {
+  const hash = createHash('sha256').update(stableStringify({ source })).digest('hex');
+  return `${name}-${hash.slice(0, 16)}`;
+}
+
+/** JSON with object keys sorted at every depth. */
+export function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => stableStringify(v ?? null)).join(',')}]`;
+  if (isObject(value)) {
+    const keys = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function expandPaths(source: Record<string, unknown>, homeDir: string): void {
+  for (const k of ['caCert']) {
+    if (typeof source[k] === 'string') source[k] = expandHome(source[k], homeDir);
+  }
+  for (const k of ['signingKey', 'auth']) {
+    const o = source[k];
+    if (!isObject(o)) continue;
+    for (const pk of PATH_KEYS) {
+      if (typeof o[pk] === 'string') o[pk] = expandHome(o[pk], homeDir);
+    }
+  }
+}
+
+const TRUE_VALUES = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
+
+/**
+ * Bakes the environment's standard defaults into the source, so that they are part of the
+ * cache key (another VAULT_ADDR is another cache entry) and sources never read them again.
+ * A value set in the config always wins.
+ */
+function applySourceDefaults(source: Record<string, unknown>, inputs: ConfigInputs): void {
+  const env = inputs.env;
+  const fill = (key: string, value: unknown) => {
+    if (source[key] === undefined && value !== undefined && value !== '') source[key] = value;
+  };
+  switch (source.type) {
+    case 'vault':
+    case 'vault-identity':
+      fill('address', env.VAULT_ADDR);
+      fill('namespace', env.VAULT_NAMESPACE);
+      fill('caCert', env.VAULT_CACERT);
+      if (env.VAULT_SKIP_VERIFY !== undefined && TRUE_VALUES.has(env.VAULT_SKIP_VERIFY))
+        fill('tlsSkipVerify', true);
+      fill('auth', { method: 'token' });
+      break;
+    case 'aws-secrets-manager':
+      fill('profile', env.AWS_PROFILE);
+      fill('region', env.AWS_REGION || env.AWS_DEFAULT_REGION);
+      fill('endpoint', env.AWS_ENDPOINT_URL_SECRETS_MANAGER || env.AWS_ENDPOINT_URL);
+      break;
+    case 'keychain':
+      fill('account', inputs.userName);
+      break;
+    case 'jwt':
+      fill('subject', inputs.userName);
+      fill('claims', { user: inputs.userName });
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isErrno(e: unknown, code?: string): e is NodeJS.ErrnoException {
+  return (
+    e instanceof Error &&
+    typeof (e as NodeJS.ErrnoException).code === 'string' &&
+    (code === undefined || (e as NodeJS.ErrnoException).code === code)
+  );
+}
+
+function positiveInt(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined;
+}
+
+function definedOnly(v: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (isObject(v))
+    for (const [k, x] of Object.entries(v)) if (x !== undefined && k !== '__proto__') out[k] = x;
+  return out;
+}
+
+/** A value that is not secret but came from outside, shown safely on one line. */
+function printable(s: string): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
+}
