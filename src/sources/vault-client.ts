@@ -1,0 +1,495 @@
+/**
+ * What the `vault` and `vault-identity` sources share: the connection (address, namespace,
+ * CA, TLS verification), authentication (token, approle, kubernetes, jwt) with the login
+ * token kept in the source memo, request deadlines, and the mapping of every failure to a
+ * typed error. node-vault is imported only here, only when a request is about to be made.
+ *
+ * Nothing here puts a response body or a secret in an error message: Vault's own error text
+ * is only inspected (to tell "sealed" from another 503) and the status code is what we show.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { VaultAuthConfig, VaultConnectionConfig } from '../config/types.js';
+import {
+  configError,
+  deniedError,
+  isKeybrokerError,
+  type KeybrokerError,
+  missingError,
+  seeDocs,
+  unreachableError,
+} from '../errors.js';
+import type { SourceDeps, TokenRequest } from './types.js';
+
+export const DEFAULT_KUBERNETES_JWT_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+const DEFAULT_MOUNTS = { approle: 'approle', kubernetes: 'kubernetes', jwt: 'jwt' } as const;
+
+/** A login token is used again until this close to its expiry (a quarter of short leases). */
+export const LOGIN_RENEW_MARGIN_MS = 60_000;
+
+/** What a request is about, so that an error can say what failed and what to do. */
+export interface VaultOperation {
+  kind: 'login' | 'preflight' | 'read' | 'identity';
+  /** e.g. `vault kv secret/llm field token`; starts the error message. */
+  what: string;
+  /** The Vault API path (for policy hints), e.g. `secret/data/llm`. */
+  apiPath: string;
+}
+
+/** The subset of node-vault's client that we use (its own types are loose). */
+export interface NodeVaultClient {
+  token?: string;
+  namespace?: string;
+  pathPrefix: string;
+  read(path: string, requestOptions?: Record<string, unknown>): Promise<unknown>;
+  approleLogin(args: Record<string, unknown>): Promise<unknown>;
+  kubernetesLogin(args: Record<string, unknown>): Promise<unknown>;
+  jwtLogin(args: Record<string, unknown>): Promise<unknown>;
+}
+
+/** One authenticated connection for one getToken call. */
+export interface VaultSession {
+  /** GET an API path with the current token; errors are already typed. */
+  read(apiPath: string, op: VaultOperation): Promise<unknown>;
+  /** Where the token came from, for hints: `VAULT_TOKEN`, `~/.vault-token`, `approle login (role id ...)`. */
+  readonly authOrigin: string;
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** The address, checked: exit 2 naming VAULT_ADDR when it is missing or not an http(s) URL. */
+export function vaultAddress(config: VaultConnectionConfig): string {
+  const address = config.address?.trim();
+  if (!address) {
+    throw configError('ERR_VAULT_NO_ADDRESS', 'vault: no Vault address configured', {
+      hint: `set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; ${seeDocs('ERR_VAULT_NO_ADDRESS')}`,
+    });
+  }
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    url = new URL('invalid:');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw configError('ERR_VAULT_BAD_ADDRESS', `vault: address ${address} is not an http(s) URL`, {
+      hint: `set VAULT_ADDR or source.address to a URL such as https://vault.example.com:8200; ${seeDocs('ERR_VAULT_BAD_ADDRESS')}`,
+    });
+  }
+  return address.replace(/\/+$/, '');
+}
+
+/** `vault at https://vault:8200 (namespace team-a)` — how errors name the server. */
+export function vaultAt(config: VaultConnectionConfig): string {
+  const ns = config.namespace ? ` (namespace ${config.namespace})` : '';
+  return `vault at ${config.address ?? '(no address)'}${ns}`;
+}
+
+/** A short, stable, non-secret fingerprint for memo names (the memo is per profile already). */
+export function memoFingerprint(parts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error mapping
+
+const TLS_CODES =
+  /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL|EPROTO|HOSTNAME_MISMATCH|ALTNAME/;
+
+function statusOf(e: unknown): number | undefined {
+  if (!isObject(e) || !isObject(e.response)) return undefined;
+  const s = e.response.statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+function vaultErrorsOf(e: unknown): string[] {
+  if (!isObject(e) || !isObject(e.response) || !isObject(e.response.body)) return [];
+  const errors = e.response.body.errors;
+  return Array.isArray(errors) ? errors.filter((x): x is string => typeof x === 'string') : [];
+}
+
+export function timeoutError(config: VaultConnectionConfig, cause?: unknown): KeybrokerError {
+  return unreachableError('ERR_VAULT_TIMEOUT', `${vaultAt(config)}: no answer before the deadline`, {
+    hint: `check VAULT_ADDR and the network, or raise the profile's timeoutMs; ${seeDocs('ERR_VAULT_TIMEOUT')}`,
+    cause,
+  });
+}
+
+export function badResponseError(op: VaultOperation, why: string): KeybrokerError {
+  return unreachableError('ERR_VAULT_BAD_RESPONSE', `${op.what}: ${why}`, {
+    hint: `check that VAULT_ADDR points at Vault itself and not at a proxy or login page; ${seeDocs('ERR_VAULT_BAD_RESPONSE')}`,
+  });
+}
+
+/** Turns whatever node-vault or axios threw into a typed error (or rethrows a bug). */
+export function mapVaultError(
+  e: unknown,
+  op: VaultOperation,
+  config: VaultConnectionConfig,
+  authOrigin: string,
+): KeybrokerError {
+  if (isKeybrokerError(e)) return e;
+  const status = statusOf(e);
+  if (status !== undefined) return mapStatus(status, vaultErrorsOf(e), op, config, authOrigin, e);
+  const code = isObject(e) && typeof e.code === 'string' ? e.code : undefined;
+  const message = e instanceof Error ? e.message : '';
+  if (
+    code === 'ECONNABORTED' ||
+    code === 'ETIMEDOUT' ||
+    code === 'ERR_CANCELED' ||
+    /timeout/i.test(message)
+  ) {
+    return timeoutError(config, e);
+  }
+  if (code && TLS_CODES.test(code)) {
+    return unreachableError('ERR_VAULT_TLS', `${vaultAt(config)}: TLS failed (${code})`, {
+      hint: `set the profile's caCert or VAULT_CACERT to the CA that signed Vault's certificate, and check VAULT_ADDR's host name and scheme; ${seeDocs('ERR_VAULT_TLS')}`,
+      cause: e,
+    });
+  }
+  const why =
+    code === 'ECONNREFUSED'
+      ? 'connection refused'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'host name not found'
+        : code === 'ECONNRESET' ||
+            code === 'EPIPE' ||
+            code === 'ERR_BAD_RESPONSE' ||
+            /socket hang up|aborted/.test(message)
+          ? 'connection closed before a complete answer'
+          : code
+            ? `network error (${code})`
+            : undefined;
+  if (why !== undefined || (isObject(e) && e.isAxiosError === true)) {
+    return unreachableError('ERR_VAULT_UNREACHABLE', `${vaultAt(config)}: ${why ?? 'network error'}`, {
+      hint: `check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; ${seeDocs('ERR_VAULT_UNREACHABLE')}`,
+      cause: e,
+    });
+  }
+  throw e;
+}
+
+function mapStatus(
+  status: number,
+  errors: string[],
+  op: VaultOperation,
+  config: VaultConnectionConfig,
+  authOrigin: string,
+  cause: unknown,
+): KeybrokerError {
+  if (status === 503 && errors.some((m) => /sealed/i.test(m))) {
+    return unreachableError('ERR_VAULT_SEALED', `${vaultAt(config)}: Vault is sealed`, {
+      hint: `ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; ${seeDocs('ERR_VAULT_SEALED')}`,
+      cause,
+    });
+  }
+  if (status >= 500 || status === 429 || status === 412) {
+    return unreachableError('ERR_VAULT_SERVER_ERROR', `${op.what}: Vault answered HTTP ${status}`, {
+      hint: `retry later, and check that VAULT_ADDR points at a healthy Vault node; ${seeDocs('ERR_VAULT_SERVER_ERROR')}`,
+      cause,
+    });
+  }
+  if (op.kind === 'login' && status >= 400 && status < 500) {
+    return deniedError('ERR_VAULT_LOGIN_FAILED', `${op.what}: login refused (HTTP ${status})`, {
+      hint: `check the role and the credential (${authOrigin}); ${seeDocs('ERR_VAULT_LOGIN_FAILED')}`,
+      cause,
+    });
+  }
+  if (status === 404) {
+    return missingError('ERR_VAULT_NOT_FOUND', `${op.what}: not found at ${op.apiPath} (HTTP 404)`, {
+      hint: `check the path (and namespace); ${seeDocs('ERR_VAULT_NOT_FOUND')}`,
+      cause,
+    });
+  }
+  if (op.kind === 'identity' && status === 400) {
+    if (errors.some((m) => /not found|no role/i.test(m))) {
+      return missingError('ERR_VAULT_NOT_FOUND', `${op.what}: no such role (HTTP 400)`, {
+        hint: `create it with vault write identity/oidc/role/<role> key=<key>; ${seeDocs('ERR_VAULT_NOT_FOUND')}`,
+        cause,
+      });
+    }
+    return deniedError(
+      'ERR_VAULT_IDENTITY_REFUSED',
+      `${op.what}: Vault refused to mint the token (HTTP 400)`,
+      {
+        hint: `log in with an auth method that has an identity entity (a root token has none), and allow the role's client_id on its key; ${seeDocs('ERR_VAULT_IDENTITY_REFUSED')}`,
+        cause,
+      },
+    );
+  }
+  return deniedError('ERR_VAULT_DENIED', `${op.what}: permission denied (HTTP ${status})`, {
+    hint: `the token (${authOrigin}) may have expired, or its policy lacks read on ${op.apiPath}; ${seeDocs('ERR_VAULT_DENIED')}`,
+    cause,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials read from files and the environment
+
+function readCredentialFile(file: string, what: string, deps: SourceDeps): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    const code = isObject(e) && typeof e.code === 'string' ? e.code : 'error';
+    throw configError('ERR_VAULT_CREDENTIAL_FILE', `vault: cannot read ${what} ${file} (${code})`, {
+      hint: `check the path and its permissions; ${seeDocs('ERR_VAULT_CREDENTIAL_FILE')}`,
+    });
+  }
+  if (!text) {
+    throw configError('ERR_VAULT_CREDENTIAL_FILE', `vault: ${what} ${file} is empty`, {
+      hint: `write the credential into it; ${seeDocs('ERR_VAULT_CREDENTIAL_FILE')}`,
+    });
+  }
+  deps.logger.addSecret(text);
+  return text;
+}
+
+interface StaticToken {
+  token: string;
+  origin: string;
+}
+
+/** `token` auth: VAULT_TOKEN, else ~/.vault-token, else auth.tokenFile (contract §3). */
+function staticToken(auth: { tokenFile?: string }, deps: SourceDeps): StaticToken {
+  const fromEnv = deps.env.VAULT_TOKEN?.trim();
+  if (fromEnv) {
+    deps.logger.addSecret(fromEnv);
+    return { token: fromEnv, origin: 'token from VAULT_TOKEN' };
+  }
+  const homeFile = path.join(deps.homeDir, '.vault-token');
+  if (fs.existsSync(homeFile)) {
+    return { token: readCredentialFile(homeFile, 'token file', deps), origin: 'token from ~/.vault-token' };
+  }
+  if (auth.tokenFile) {
+    return {
+      token: readCredentialFile(auth.tokenFile, 'token file', deps),
+      origin: `token from ${auth.tokenFile}`,
+    };
+  }
+  throw deniedError('ERR_VAULT_NO_TOKEN', 'vault: no Vault token found', {
+    hint: `run vault login, set VAULT_TOKEN, or set source.auth.tokenFile; ${seeDocs('ERR_VAULT_NO_TOKEN')}`,
+  });
+}
+
+function loginOrigin(auth: Exclude<VaultAuthConfig, { method: 'token' }>): string {
+  const mount = auth.mount ?? DEFAULT_MOUNTS[auth.method];
+  if (auth.method === 'approle') {
+    const cred = auth.secretIdFile
+      ? `secret id from ${auth.secretIdFile}`
+      : auth.secretIdEnv
+        ? `secret id from ${auth.secretIdEnv}`
+        : 'no secret id';
+    return `approle login at auth/${mount}, ${cred}`;
+  }
+  const file = auth.jwtFile ?? DEFAULT_KUBERNETES_JWT_FILE;
+  return `${auth.method} login at auth/${mount} as role ${auth.role}, jwt from ${file}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The session
+
+export interface OpenOptions {
+  config: VaultConnectionConfig;
+  deps: SourceDeps;
+  request: TokenRequest;
+}
+
+function loadCaCert(config: VaultConnectionConfig): Buffer | undefined {
+  if (!config.caCert) return undefined;
+  try {
+    return fs.readFileSync(config.caCert);
+  } catch (e) {
+    const code = isObject(e) && typeof e.code === 'string' ? e.code : 'error';
+    throw configError(
+      'ERR_VAULT_CA_CERT',
+      `vault: cannot read the CA certificate ${config.caCert} (${code})`,
+      {
+        hint: `fix the profile's caCert or VAULT_CACERT; ${seeDocs('ERR_VAULT_CA_CERT')}`,
+      },
+    );
+  }
+}
+
+async function createClient(config: VaultConnectionConfig, address: string): Promise<NodeVaultClient> {
+  const ca = loadCaCert(config);
+  const mod = (await import('node-vault')) as unknown as { default?: unknown };
+  const factory = (mod.default ?? mod) as (options: Record<string, unknown>) => NodeVaultClient;
+  const requestOptions: Record<string, unknown> = { strictSSL: config.tlsSkipVerify !== true };
+  if (ca) requestOptions.ca = ca;
+  const client = factory({
+    endpoint: address,
+    apiVersion: 'v1',
+    // node-vault's default logger prints request bodies (secret ids) when DEBUG=node-vault.
+    debug: () => {},
+    requestOptions,
+  });
+  // node-vault falls back to process.env (VAULT_TOKEN, VAULT_NAMESPACE, VAULT_PREFIX); the
+  // resolved config is the only input here.
+  client.token = undefined;
+  client.namespace = config.namespace || undefined;
+  client.pathPrefix = '';
+  return client;
+}
+
+interface LoginMemo {
+  token: string;
+  leaseMs: number;
+}
+
+/**
+ * Opens a session: loads node-vault, authenticates (a memoized login token when one is still
+ * good), and returns `run`, which executes a sequence of reads and, when a memoized login
+ * token meets a 403, logs in once more and runs the sequence again.
+ */
+export async function openVaultSession(options: OpenOptions): Promise<{
+  run<T>(work: (session: VaultSession) => Promise<T>): Promise<T>;
+}> {
+  const { config, deps, request } = options;
+  const address = vaultAddress(config);
+  const auth: VaultAuthConfig = config.auth ?? { method: 'token' };
+  const client = await createClient(config, address);
+
+  const withDeadline = async <T>(
+    start: (requestOptions: Record<string, unknown>) => Promise<T>,
+  ): Promise<T> => {
+    const remainingMs = Math.floor(request.deadlineMs - request.now());
+    if (remainingMs <= 0 || request.signal.aborted) throw timeoutError(config);
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(timeoutError(config));
+      request.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([start({ timeout: remainingMs }), aborted]);
+    } finally {
+      if (onAbort) request.signal.removeEventListener('abort', onAbort);
+    }
+  };
+
+  const loginMemoName =
+    auth.method === 'token' ? '' : `vault-login:${memoFingerprint([address, config.namespace ?? '', auth])}`;
+
+  const login = async (): Promise<{ token: string; origin: string }> => {
+    if (auth.method === 'token') throw new Error('unreachable: token auth does not log in');
+    const origin = loginOrigin(auth);
+    const mount = (auth.mount ?? DEFAULT_MOUNTS[auth.method]).replace(/^\/+|\/+$/g, '');
+    const op: VaultOperation = {
+      kind: 'login',
+      what: `vault ${auth.method} login`,
+      apiPath: `auth/${mount}/login`,
+    };
+    let args: Record<string, unknown>;
+    let call: (args: Record<string, unknown>) => Promise<unknown>;
+    if (auth.method === 'approle') {
+      args = { mount_point: mount, role_id: auth.roleId };
+      if (auth.secretIdFile) args.secret_id = readCredentialFile(auth.secretIdFile, 'secret id file', deps);
+      else if (auth.secretIdEnv) {
+        const v = deps.env[auth.secretIdEnv]?.trim();
+        if (!v) {
+          throw configError('ERR_VAULT_CREDENTIAL_ENV', `vault: ${auth.secretIdEnv} is not set`, {
+            hint: `export ${auth.secretIdEnv} with the approle secret id, or use secretIdFile; ${seeDocs('ERR_VAULT_CREDENTIAL_ENV')}`,
+          });
+        }
+        deps.logger.addSecret(v);
+        args.secret_id = v;
+      }
+      call = (a) => client.approleLogin(a);
+    } else {
+      const jwtFile = auth.jwtFile ?? DEFAULT_KUBERNETES_JWT_FILE;
+      // Always pass the mount: node-vault posts to auth//login without it.
+      args = { mount_point: mount, role: auth.role, jwt: readCredentialFile(jwtFile, 'jwt file', deps) };
+      call = auth.method === 'kubernetes' ? (a) => client.kubernetesLogin(a) : (a) => client.jwtLogin(a);
+    }
+    client.token = undefined;
+    deps.logger.debug(`vault: ${origin}`);
+    let body: unknown;
+    try {
+      body = await withDeadline((requestOptions) => call({ ...args, requestOptions }));
+    } catch (e) {
+      throw mapVaultError(e, op, config, origin);
+    }
+    const authBlock = isObject(body) && isObject(body.auth) ? body.auth : undefined;
+    const token = authBlock?.client_token;
+    if (typeof token !== 'string' || !token) throw badResponseError(op, 'the answer holds no client token');
+    deps.logger.addSecret(token);
+    const leaseSec = typeof authBlock?.lease_duration === 'number' ? authBlock.lease_duration : 0;
+    const leaseMs = Math.max(0, leaseSec) * 1000;
+    const memo: LoginMemo = { token, leaseMs };
+    await deps.memo.set(
+      loginMemoName,
+      JSON.stringify(memo),
+      leaseMs > 0 ? request.now() + leaseMs : undefined,
+    );
+    return { token, origin };
+  };
+
+  const memoizedLogin = async (): Promise<{ token: string; origin: string } | undefined> => {
+    if (request.forceFresh || auth.method === 'token') return undefined;
+    const entry = await deps.memo.get(loginMemoName);
+    if (!entry) return undefined;
+    let memo: LoginMemo | undefined;
+    try {
+      const parsed = JSON.parse(entry.value) as unknown;
+      if (isObject(parsed) && typeof parsed.token === 'string' && typeof parsed.leaseMs === 'number')
+        memo = { token: parsed.token, leaseMs: parsed.leaseMs };
+    } catch {
+      memo = undefined;
+    }
+    if (!memo) {
+      await deps.memo.delete(loginMemoName);
+      return undefined;
+    }
+    if (entry.expiresAtMs !== undefined) {
+      const margin = Math.min(LOGIN_RENEW_MARGIN_MS, memo.leaseMs / 4);
+      const remaining = entry.expiresAtMs - request.now();
+      if (remaining <= margin || remaining <= request.deadlineMs - request.now()) return undefined;
+    }
+    deps.logger.addSecret(memo.token);
+    deps.logger.debug('vault: using the login token kept from an earlier run');
+    return { token: memo.token, origin: `${loginOrigin(auth)} (kept token)` };
+  };
+
+  const makeSession = (origin: string): VaultSession => ({
+    authOrigin: origin,
+    async read(apiPath, op) {
+      try {
+        return await withDeadline((requestOptions) => client.read(apiPath, requestOptions));
+      } catch (e) {
+        throw mapVaultError(e, op, config, origin);
+      }
+    },
+  });
+
+  return {
+    async run(work) {
+      if (auth.method === 'token') {
+        const st = staticToken(auth, deps);
+        client.token = st.token;
+        return work(makeSession(st.origin));
+      }
+      const kept = await memoizedLogin();
+      if (kept) {
+        client.token = kept.token;
+        try {
+          return await work(makeSession(kept.origin));
+        } catch (e) {
+          if (!(isKeybrokerError(e) && e.code === 'ERR_VAULT_DENIED')) throw e;
+          deps.logger.debug('vault: the kept login token was refused; logging in again');
+          await deps.memo.delete(loginMemoName);
+        }
+      }
+      const fresh = await login();
+      client.token = fresh.token;
+      return work(makeSession(fresh.origin));
+    },
+  };
+}
+
+/** Vault's KV and identity answers put their payload under `data`. */
+export function dataOf(body: unknown): Record<string, unknown> | undefined {
+  return isObject(body) && isObject(body.data) ? body.data : undefined;
+}
