@@ -86,7 +86,7 @@ function quickGlobals(argv: string[]): GlobalOptions {
 }
 
 export function buildParser(argv: string[], ctx: AppContext): Argv {
-  let y = yargs(argv)
+  let y: Argv = yargs(argv)
     .scriptName('keybroker')
     .usage('keybroker [command] [options]\n\nPrints a short-lived credential for Claude Code (apiKeyHelper).')
     .option('profile', {

@@ -82,7 +82,7 @@ export function writeFileAtomic(target: string, data: string | Buffer, mode = 0o
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', mode);
-    fs.writeSync(fd, data);
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// Builds dist/keybroker (first stage: CommonJS, cache hits with node:fs only) and
+// dist/lib/main.mjs (second stage: ESM, every heavy library in its own lazily imported chunk).
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+
+function commit() {
+  if (process.env.KEYBROKER_COMMIT) return process.env.KEYBROKER_COMMIT;
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    return dirty ? `${sha}-dirty` : sha;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const define = {
+  __KEYBROKER_VERSION__: JSON.stringify(pkg.version),
+  __KEYBROKER_COMMIT__: JSON.stringify(commit()),
+};
+const dist = path.join(root, 'dist');
+fs.rmSync(path.join(dist, 'lib'), { recursive: true, force: true });
+fs.mkdirSync(dist, { recursive: true });
+// dist/ is CommonJS for the first stage; the second stage uses explicit .mjs files.
+fs.writeFileSync(path.join(dist, 'package.json'), '{ "type": "commonjs" }\n');
+
+// TEMPORARY while the source issues land: a source module that does not exist yet becomes one
+// that refuses with exit 2, so the rest builds. Removed once every source exists.
+const unbuiltSources = {
+  name: 'unbuilt-sources',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/[a-z-]+\.js$/ }, (args) => {
+      const file = path.join(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      if (!args.resolveDir.endsWith(path.join('src', 'sources')) || fs.existsSync(file)) return undefined;
+      return { path: args.path, namespace: 'unbuilt' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'unbuilt' }, () => ({
+      contents: `const fail = () => { const e = new Error('this source is not built yet'); e.code = 'ERR_UNBUILT'; throw e; };
+        export const createVaultSource = fail, createVaultIdentitySource = fail, createKeychainSource = fail,
+          createAwsSecretsManagerSource = fail, createJwtSource = fail;`,
+      loader: 'js',
+    }));
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  define,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+await esbuild.build({
+  ...common,
+  entryPoints: [path.join(root, 'src/entry.ts')],
+  outfile: path.join(dist, 'keybroker'),
+  format: 'cjs',
+  minify: true,
+  banner: { js: '#!/usr/bin/env node' },
+});
+fs.chmodSync(path.join(dist, 'keybroker'), 0o755);
+
+await esbuild.build({
+  ...common,
+  entryPoints: { main: path.join(root, 'src/main.ts') },
+  outdir: path.join(dist, 'lib'),
+  outExtension: { '.js': '.mjs' },
+  format: 'esm',
+  splitting: true,
+  minify: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  // CommonJS dependencies (axios, the AWS SDK) call require(); give ESM chunks one.
+  banner: {
+    js: "import { createRequire as __kbCreateRequire } from 'node:module'; const require = __kbCreateRequire(import.meta.url);",
+  },
+  external: ['@napi-rs/keyring', '@napi-rs/keyring-*'],
+  plugins: [unbuiltSources],
+});
+
+const size = (f) => `${(fs.statSync(f).size / 1024).toFixed(1)} KiB`;
+process.stderr.write(
+  `built dist/keybroker (${size(path.join(dist, 'keybroker'))}) and dist/lib/main.mjs (${size(path.join(dist, 'lib', 'main.mjs'))}), commit ${define.__KEYBROKER_COMMIT__}\n`,
+);

@@ -1,0 +1,31 @@
+/** Parsing a cache entry defensively: anything unexpected means corrupt. */
+import { createHash } from 'node:crypto';
+import type { CacheEntry } from './types.js';
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+export function parseEntry(text: string, key: string): CacheEntry | undefined {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return undefined;
+  const e = o as Record<string, unknown>;
+  if (e.v !== 1 || e.key !== key || typeof e.profile !== 'string' || typeof e.source !== 'string')
+    return undefined;
+  if (typeof e.token !== 'string' || e.token.length === 0 || !isNum(e.fetchedAtMs)) return undefined;
+  for (const k of ['expiresAtMs', 'forcedAtMs', 'backoffUntilMs', 'failures'] as const) {
+    if (e[k] !== undefined && !isNum(e[k])) return undefined;
+  }
+  if (e.jti !== undefined && typeof e.jti !== 'string') return undefined;
+  if (e.meta !== undefined && (typeof e.meta !== 'object' || e.meta === null || Array.isArray(e.meta)))
+    return undefined;
+  return e as unknown as CacheEntry;
+}
+
+/** First 12 hex digits of the token's SHA-256: how a token is named in logs and status. */
+export function fingerprint(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 12);
+}

@@ -1,0 +1,182 @@
+/**
+ * The file cache (contract §2): directory 0700, files 0600 owned by the user, written whole.
+ * A directory others can write, or a symlinked entry, is refused (exit 6); a corrupt entry is
+ * discarded. Synchronous fs underneath: the first stage reads through this on every hit.
+ */
+
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { seeDocs, unsafeError } from '../errors.js';
+import {
+  assertNotWritableByOthers,
+  assertPrivateFile,
+  ensurePrivateDir,
+  writeFileAtomic,
+} from '../platform/safe-fs.js';
+import { parseEntry } from './entry.js';
+import type { ServedRecord } from './policy.js';
+import type { CacheEntry, CacheStore } from './types.js';
+
+export interface FileStoreOptions {
+  dir: string;
+  /** Called when a corrupt entry is discarded. */
+  onDiscard?: (file: string) => void;
+  /** false: leave a corrupt entry in place and report it as absent (the first stage defers to the second). */
+  discardCorrupt?: boolean;
+}
+
+export interface FileStore extends CacheStore {
+  readonly dir: string;
+  entryPath(key: string): string;
+  /** Checks (and creates) the directory; throws exit 6 when unsafe. */
+  ensureDir(): void;
+  readSync(key: string): CacheEntry | undefined;
+  readServed(key: string, callerId: string): ServedRecord | undefined;
+  writeServed(key: string, callerId: string, record: ServedRecord): void;
+}
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$/;
+
+function blobFile(name: string): string {
+  return SAFE_NAME.test(name)
+    ? `${name}.blob`
+    : `${createHash('sha256').update(name).digest('hex').slice(0, 32)}.blob`;
+}
+
+function isMissing(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+export function checkCacheDir(dir: string): void {
+  const st = fs.lstatSync(dir);
+  if (st.isSymbolicLink() || !st.isDirectory()) {
+    throw unsafeError('ERR_UNSAFE_CACHE_DIR', `cache directory ${dir}: not a plain directory`, {
+      hint: `remove it or set KEYBROKER_CACHE_DIR to a private directory; ${seeDocs('ERR_UNSAFE_CACHE_DIR')}`,
+    });
+  }
+  assertNotWritableByOthers(dir, st, 'cache directory');
+}
+
+/** Reads a private file (entry, blob) after the ssh-like checks; undefined when absent. */
+function readChecked(file: string, what: string): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+  if (st.isSymbolicLink()) {
+    throw unsafeError('ERR_UNSAFE_SYMLINK', `${what} ${file}: is a symbolic link`, {
+      hint: `remove it (keybroker cache clear); ${seeDocs('ERR_UNSAFE_SYMLINK')}`,
+    });
+  }
+  assertPrivateFile(file, st, what);
+  return fs.readFileSync(file, 'utf8');
+}
+
+export function createFileStore(options: FileStoreOptions): FileStore {
+  const { dir } = options;
+  let checked = false;
+  const ensureDir = () => {
+    if (checked) return;
+    try {
+      checkCacheDir(dir);
+    } catch (e) {
+      if (!isMissing(e)) throw e;
+      ensurePrivateDir(dir);
+      checkCacheDir(dir);
+    }
+    checked = true;
+  };
+  const entryPath = (key: string) => path.join(dir, `${key}.json`);
+  const servedPath = (key: string, callerId: string) => path.join(dir, `${key}.served-${callerId}`);
+
+  const store: FileStore = {
+    kind: 'file',
+    dir,
+    entryPath,
+    ensureDir,
+    async read(key) {
+      return store.readSync(key);
+    },
+    readSync(key) {
+      ensureDir();
+      const file = entryPath(key);
+      const text = readChecked(file, 'cache entry');
+      if (text === undefined) return undefined;
+      const entry = parseEntry(text, key);
+      if (!entry && options.discardCorrupt !== false) {
+        try {
+          fs.unlinkSync(file);
+        } catch {
+          // someone else discarded it first
+        }
+        options.onDiscard?.(file);
+      }
+      return entry;
+    },
+    async write(key, entry) {
+      ensureDir();
+      writeFileAtomic(entryPath(key), JSON.stringify(entry));
+    },
+    async delete(key) {
+      for (const f of [entryPath(key)]) {
+        try {
+          fs.unlinkSync(f);
+        } catch (e) {
+          if (!isMissing(e)) throw e;
+        }
+      }
+    },
+    async readBlob(name) {
+      ensureDir();
+      return readChecked(path.join(dir, blobFile(name)), 'cache file');
+    },
+    async writeBlob(name, data) {
+      ensureDir();
+      writeFileAtomic(path.join(dir, blobFile(name)), data);
+    },
+    async deleteBlob(name) {
+      try {
+        fs.unlinkSync(path.join(dir, blobFile(name)));
+      } catch (e) {
+        if (!isMissing(e)) throw e;
+      }
+    },
+    async listKeys() {
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir);
+      } catch (e) {
+        if (isMissing(e)) return [];
+        throw e;
+      }
+      return names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -5));
+    },
+    readServed(key, callerId) {
+      try {
+        const text = readChecked(servedPath(key, callerId), 'cache file');
+        if (text === undefined) return undefined;
+        const o = JSON.parse(text) as ServedRecord;
+        if (
+          typeof o.fingerprint !== 'string' ||
+          typeof o.servedAtMs !== 'number' ||
+          typeof o.ttlMs !== 'number'
+        ) {
+          return undefined;
+        }
+        return o;
+      } catch (e) {
+        if ((e as { exitCode?: number }).exitCode === 6) throw e;
+        return undefined;
+      }
+    },
+    writeServed(key, callerId, record) {
+      ensureDir();
+      writeFileAtomic(servedPath(key, callerId), JSON.stringify(record));
+    },
+  };
+  return store;
+}

@@ -1,0 +1,146 @@
+/**
+ * Cross-process single flight: one lock file per cache key, created with O_EXCL. The holder
+ * writes its pid, start time and a nonce; a waiter that finds the holder dead (or its pid
+ * reused, or the lock older than any run may last) breaks the lock at once instead of waiting
+ * for the deadline.
+ */
+
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { seeDocs, unreachableError } from '../errors.js';
+import { isAlive, selfStart } from '../platform/process-info.js';
+
+export interface LockOptions {
+  dir: string;
+  key: string;
+  /** Absolute deadline, ms since epoch. */
+  deadlineMs: number;
+  now: () => number;
+  /** A lock older than this is abandoned whatever its holder says. */
+  maxHoldMs: number;
+  signal?: AbortSignal;
+  onWait?: () => void;
+}
+
+export interface Lock {
+  release(): void;
+  /** True when the lock had to be taken from a dead holder. */
+  recovered: boolean;
+  waitedMs: number;
+}
+
+interface LockContent {
+  pid: number;
+  start: string;
+  nonce: string;
+  createdAtMs: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function readLock(file: string): { content?: LockContent; mtimeMs: number } | undefined {
+  try {
+    const st = fs.statSync(file);
+    let content: LockContent | undefined;
+    try {
+      const o = JSON.parse(fs.readFileSync(file, 'utf8')) as LockContent;
+      if (typeof o.pid === 'number' && typeof o.nonce === 'string') content = o;
+    } catch {
+      content = undefined;
+    }
+    return content ? { content, mtimeMs: st.mtimeMs } : { mtimeMs: st.mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Break a stale lock without removing a fresh one that replaced it meanwhile. */
+function breakLock(file: string, judged: LockContent | undefined): void {
+  const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    fs.renameSync(file, aside);
+  } catch {
+    return; // someone else broke or released it
+  }
+  const now = readLock(aside);
+  if (judged && now?.content && now.content.nonce !== judged.nonce) {
+    // We moved a live lock that replaced the stale one: put it back if the place is free.
+    try {
+      fs.linkSync(aside, file);
+    } catch {
+      // a third process holds it now; the one we moved will find its lock gone on release
+    }
+  }
+  try {
+    fs.unlinkSync(aside);
+  } catch {
+    // gone
+  }
+}
+
+export async function acquireLock(options: LockOptions): Promise<Lock> {
+  const file = path.join(options.dir, `${options.key}.lock`);
+  const mine: LockContent = {
+    pid: process.pid,
+    start: selfStart(),
+    nonce: randomBytes(8).toString('hex'),
+    createdAtMs: options.now(),
+  };
+  const began = options.now();
+  let recovered = false;
+  let delay = 5;
+  for (;;) {
+    try {
+      const fd = fs.openSync(file, 'wx', 0o600);
+      try {
+        fs.writeSync(fd, JSON.stringify(mine));
+      } finally {
+        fs.closeSync(fd);
+      }
+      return {
+        recovered,
+        waitedMs: options.now() - began,
+        release() {
+          const cur = readLock(file);
+          if (cur?.content?.nonce === mine.nonce) {
+            try {
+              fs.unlinkSync(file);
+            } catch {
+              // already gone
+            }
+          }
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const held = readLock(file);
+    if (held) {
+      const c = held.content;
+      const ageMs = Date.now() - held.mtimeMs;
+      const stale = c
+        ? !isAlive(c.pid, c.start) ||
+          options.now() - c.createdAtMs > options.maxHoldMs ||
+          ageMs > options.maxHoldMs
+        : ageMs > 2_000; // a holder writes its content right after creating the file
+      if (stale) {
+        breakLock(file, c);
+        recovered = true;
+        continue;
+      }
+    }
+    if (options.signal?.aborted || options.now() >= options.deadlineMs) {
+      throw unreachableError(
+        'ERR_LOCK_TIMEOUT',
+        `waiting for another keybroker run (lock ${file}): timed out`,
+        {
+          hint: `the source may be slow; raise timeoutMs or run keybroker cache clear; ${seeDocs('ERR_LOCK_TIMEOUT')}`,
+        },
+      );
+    }
+    options.onWait?.();
+    await sleep(Math.min(delay, Math.max(1, options.deadlineMs - options.now())));
+    delay = Math.min(50, delay * 2);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * `keybroker [token]`: the token path (contract §1). stdout gets exactly the token and one
+ * newline on success, nothing on failure.
+ */
+import type { Argv } from 'yargs';
+import { getToken, type TokenResult } from '../broker/broker.js';
+import { type ConfigInputs, loadConfig, resolveProfile } from '../config/load.js';
+import { validateConfig } from '../config/validate.js';
+import type { AppContext } from '../context.js';
+import { formatErrorLine, seeDocs, unreachableError } from '../errors.js';
+import { appendAudit } from '../output/audit.js';
+import { auditRecord } from '../output/audit-record.js';
+import { callerId as detectCaller } from '../platform/process-info.js';
+
+interface TokenArgs {
+  refresh?: boolean;
+  cache?: boolean;
+  json?: boolean;
+}
+
+export function configInputs(ctx: AppContext): ConfigInputs {
+  return {
+    env: ctx.env,
+    platform: ctx.platform,
+    homeDir: ctx.homeDir,
+    userName: ctx.userName,
+    hostName: ctx.hostName,
+    ...(ctx.globals.config !== undefined ? { configFlag: ctx.globals.config } : {}),
+    ...(ctx.globals.profile !== undefined ? { profileFlag: ctx.globals.profile } : {}),
+  };
+}
+
+/** Loads, validates and resolves the profile: the one way every command gets its config. */
+export function resolveForCommand(ctx: AppContext) {
+  const inputs = configInputs(ctx);
+  const loaded = loadConfig(inputs);
+  validateConfig(loaded);
+  const resolved = resolveProfile(loaded, inputs);
+  for (const w of resolved.warnings) ctx.logger.warn(`warning: ${w}`);
+  return { inputs, loaded, resolved };
+}
+
+export function renderToken(result: TokenResult, json: boolean): string {
+  if (!json) return `${result.token}\n`;
+  return `${JSON.stringify({
+    token: result.token,
+    expiresAt: result.expiresAtMs !== undefined ? new Date(result.expiresAtMs).toISOString() : null,
+    source: result.source,
+    profile: result.profile,
+    cache: result.cache === 'hit' || result.cache === 'stale' ? result.cache : 'miss',
+  })}\n`;
+}
+
+async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
+  const startedMs = performance.timeOrigin;
+  const { resolved } = resolveForCommand(ctx);
+  const noCache = args.cache === false;
+  const callerId = noCache || ctx.stdinIsTTY ? undefined : detectCaller(ctx.platform);
+  ctx.logger.debug(`caller ${callerId ?? 'not tracked'}`);
+  // A source that ignores its abort signal must not hold Claude Code past the deadline.
+  const hardStop = setTimeout(() => {
+    const err = unreachableError(
+      'ERR_TIMEOUT',
+      `profile ${resolved.name}: no token within timeoutMs (${resolved.timeoutMs} ms)`,
+      {
+        hint: `check that the source is reachable, or raise timeoutMs; ${seeDocs('ERR_TIMEOUT')}`,
+      },
+    );
+    process.stderr.write(`${formatErrorLine(err)}\n`);
+    process.exit(err.exitCode);
+  }, resolved.timeoutMs + 500);
+  hardStop.unref();
+  const audit = (facts: { result?: TokenResult; error?: unknown }) => {
+    if (!resolved.audit.enabled || !resolved.audit.file) return;
+    const warning = appendAudit(
+      resolved.audit.file,
+      auditRecord({
+        nowMs: ctx.now(),
+        startedMs,
+        profile: resolved.name,
+        source: resolved.source.type,
+        user: ctx.userName,
+        host: ctx.hostName,
+        callerId,
+        ...facts,
+      }),
+    );
+    if (warning) ctx.logger.warn(warning);
+  };
+  let result: TokenResult;
+  try {
+    result = await getToken(ctx, resolved, {
+      refresh: args.refresh === true,
+      noCache,
+      invocationStartMs: startedMs,
+      ...(callerId !== undefined ? { callerId } : {}),
+    });
+  } catch (e) {
+    audit({ error: e });
+    throw e;
+  } finally {
+    clearTimeout(hardStop);
+  }
+  audit({ result });
+  ctx.stdout(renderToken(result, args.json === true));
+}
+
+export function register(y: Argv, ctx: AppContext): Argv {
+  const builder = (c: Argv) =>
+    c
+      .option('refresh', { type: 'boolean', describe: 'skip the cached entry and replace it' })
+      .option('cache', {
+        type: 'boolean',
+        default: true,
+        describe: 'use the cache (--no-cache: neither read nor write it)',
+      })
+      .option('json', {
+        type: 'boolean',
+        describe: 'print one JSON object: token, expiresAt, source, profile, cache',
+      });
+  const handler = (argv: TokenArgs) => runToken(ctx, argv);
+  return y
+    .command('$0', 'print a token for the profile (the token path Claude Code runs)', builder, handler)
+    .command('token', 'print a token for the profile (same as no command)', builder, handler);
+}

@@ -1,0 +1,43 @@
+/** Builds the audit line of contract §5 from what the token path knows. */
+import { fingerprint } from '../cache/entry.js';
+import { isKeybrokerError } from '../errors.js';
+import type { AuditRecord } from './audit.js';
+
+export interface AuditFacts {
+  nowMs: number;
+  startedMs: number;
+  profile: string;
+  source: string;
+  user: string;
+  host: string;
+  callerId: string | undefined;
+  result?: {
+    token: string;
+    cache: AuditRecord['cache'];
+    expiresAtMs?: number;
+    jti?: string;
+  };
+  error?: unknown;
+}
+
+export function auditRecord(f: AuditFacts): AuditRecord {
+  const caller = f.callerId ? Number.parseInt(f.callerId, 10) : process.ppid;
+  const rec: AuditRecord = {
+    ts: new Date(f.nowMs).toISOString(),
+    profile: f.profile,
+    source: f.source,
+    user: f.user,
+    host: f.host,
+    caller: Number.isFinite(caller) ? caller : null,
+    cache: f.result?.cache ?? null,
+    fingerprint: f.result ? fingerprint(f.result.token) : null,
+    expiresAt: f.result?.expiresAtMs !== undefined ? new Date(f.result.expiresAtMs).toISOString() : null,
+    durationMs: Math.round(f.nowMs - f.startedMs),
+    outcome: f.error === undefined ? 'ok' : 'error',
+  };
+  if (f.result?.jti) rec.jti = f.result.jti;
+  if (f.error !== undefined) {
+    rec.error = isKeybrokerError(f.error) ? `${f.error.code}: ${f.error.message}` : 'internal error';
+  }
+  return rec;
+}

@@ -1,0 +1,110 @@
+/**
+ * Who called us, and is a given process still the one we think it is. pids are reused, so a
+ * process is its pid plus its start time. Linux reads /proc (cheap); macOS asks ps once;
+ * Windows has no cheap equivalent here, so a caller there is its pid alone.
+ */
+
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  /** Opaque start-time token; equal tokens mean the same process. '' when unknown. */
+  start: string;
+  name: string;
+}
+
+const SHELLS = new Set([
+  'sh',
+  'dash',
+  'bash',
+  'zsh',
+  'ksh',
+  'mksh',
+  'fish',
+  'busybox',
+  'ash',
+  'tcsh',
+  'csh',
+  'cmd.exe',
+  'powershell.exe',
+  'pwsh',
+  'pwsh.exe',
+]);
+
+export function isShell(name: string): boolean {
+  const base = name.replace(/^.*[\\/]/, '').replace(/^-/, '');
+  return SHELLS.has(base);
+}
+
+function linuxProc(pid: number): ProcInfo | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const open = stat.indexOf('(');
+  const close = stat.lastIndexOf(')');
+  if (open < 0 || close < 0) return undefined;
+  const name = stat.slice(open + 1, close);
+  const rest = stat.slice(close + 2).split(' ');
+  // rest[0] = state (field 3), rest[1] = ppid (field 4), rest[19] = starttime (field 22)
+  const ppid = Number(rest[1]);
+  const start = rest[19] ?? '';
+  if (!Number.isInteger(ppid)) return undefined;
+  return { pid, ppid, start, name };
+}
+
+function psProc(pid: number): ProcInfo | undefined {
+  try {
+    const out = execFileSync('ps', ['-o', 'ppid=,lstart=,comm=', '-p', String(pid)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 2000,
+    }).trim();
+    const m = /^(\d+)\s+(\w{3}\s+\w{3}\s+\d+\s+[\d:]+\s+\d{4})\s+(.*)$/.exec(out);
+    if (!m) return undefined;
+    return { pid, ppid: Number(m[1]), start: m[2]!, name: m[3]! };
+  } catch {
+    return undefined;
+  }
+}
+
+export function procInfo(pid: number, platform: NodeJS.Platform = process.platform): ProcInfo | undefined {
+  if (platform === 'linux') return linuxProc(pid);
+  if (platform === 'win32') return undefined;
+  return psProc(pid);
+}
+
+/** The nearest ancestor that is not a shell, as `pid-start` (a file-name-safe id). */
+export function callerId(platform: NodeJS.Platform = process.platform): string | undefined {
+  let pid = process.ppid;
+  if (platform === 'win32') return pid > 0 ? `${pid}` : undefined;
+  for (let depth = 0; depth < 8 && pid > 1; depth++) {
+    const info = procInfo(pid, platform);
+    if (!info) return undefined;
+    if (!isShell(info.name)) return `${pid}-${info.start.replace(/[^A-Za-z0-9]/g, '')}`;
+    pid = info.ppid;
+  }
+  return undefined;
+}
+
+/** Is the process that wrote `pid`/`start` still alive (and not a reused pid)? */
+export function isAlive(pid: number, start: string, platform: NodeJS.Platform = process.platform): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  if (!start) return true;
+  const info = procInfo(pid, platform);
+  if (!info) return platform === 'win32';
+  return info.start === start;
+}
+
+/** This process's own start token, written into lock files. */
+export function selfStart(platform: NodeJS.Platform = process.platform): string {
+  return procInfo(process.pid, platform)?.start ?? '';
+}
