@@ -356,7 +356,7 @@ function recordOrigins(
     }
     return;
   }
-  out[pointer] = userRaw !== undefined ? 'user' : 'managed';
+  if (pointer !== '') out[pointer] = userRaw !== undefined ? 'user' : 'managed';
 }
 
 // ---------------------------------------------------------------------------------------------

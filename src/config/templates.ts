@@ -58,6 +58,18 @@ export function expandTemplates(
   });
 }
 
+/** The first template in `s` that can never expand (`${foo}`, `${env:}`), for validation; undefined if none. */
+export function findUnknownTemplate(s: string): string | undefined {
+  if (!s.includes('${')) return undefined;
+  for (const m of s.matchAll(TEMPLATE)) {
+    const name = m[1]!;
+    if (name === 'user' || name === 'hostname' || name === 'profile') continue;
+    if (name.startsWith('env:') && name.length > 4) continue;
+    return m[0];
+  }
+  return undefined;
+}
+
 /** Escapes one key for a JSON pointer (RFC 6901). */
 export function pointerKey(key: string): string {
   return key.includes('~') || key.includes('/') ? key.replace(/~/g, '~0').replace(/\//g, '~1') : key;

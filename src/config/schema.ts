@@ -1,0 +1,257 @@
+/**
+ * The one definition of the config file format (contract §3). It is a plain JSON Schema
+ * (draft 2020-12) object, limited to the keywords that ./validate.ts implements, so that
+ * `keybroker config schema` and the validator can never disagree.
+ *
+ * Conventions the validator relies on: a union of objects told apart by one key (`type` for
+ * sources, `method` for Vault auth) is a `oneOf` whose branches each give that key a `const`;
+ * a union told apart by which key is present (signingKey: file/env/keychain) is a `oneOf`
+ * whose branches each require their own key.
+ */
+import { PROFILE_NAME_PATTERN } from './load.js';
+
+export type SchemaType = 'object' | 'string' | 'integer' | 'boolean' | 'array' | 'null';
+
+export interface Schema {
+  type?: SchemaType | SchemaType[];
+  description?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  additionalProperties?: false | Schema;
+  propertyNames?: Schema;
+  const?: string;
+  enum?: (string | number | boolean | null)[];
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  pattern?: string;
+  items?: Schema;
+  minItems?: number;
+  oneOf?: Schema[];
+  not?: Schema;
+  default?: unknown;
+}
+
+const str = (description: string, extra: Partial<Schema> = {}): Schema => ({
+  type: 'string',
+  description,
+  ...extra,
+});
+const required = (description: string): Schema => str(description, { minLength: 1 });
+const int = (description: string, minimum: number, extra: Partial<Schema> = {}): Schema => ({
+  type: 'integer',
+  description,
+  minimum,
+  ...extra,
+});
+const bool = (description: string): Schema => ({ type: 'boolean', description });
+const obj = (
+  properties: Record<string, Schema>,
+  req: string[] = [],
+  extra: Partial<Schema> = {},
+): Schema => ({
+  type: 'object',
+  properties,
+  ...(req.length > 0 ? { required: req } : {}),
+  additionalProperties: false,
+  ...extra,
+});
+const URL_PATTERN = '^https?://';
+
+const mount = str('auth mount path (default: the method name)');
+const vaultAuth: Schema = {
+  description: 'how to log in to Vault (default {"method": "token"})',
+  oneOf: [
+    obj(
+      {
+        method: { const: 'token' },
+        tokenFile: str('file holding a Vault token, used when VAULT_TOKEN and ~/.vault-token are absent'),
+      },
+      ['method'],
+    ),
+    obj(
+      {
+        method: { const: 'approle' },
+        mount,
+        roleId: required('AppRole role_id'),
+        secretIdFile: str('file holding the secret_id'),
+        secretIdEnv: str('environment variable holding the secret_id'),
+      },
+      ['method', 'roleId'],
+      { not: { required: ['secretIdFile', 'secretIdEnv'] } },
+    ),
+    obj(
+      {
+        method: { const: 'kubernetes' },
+        mount,
+        role: required('Vault role'),
+        jwtFile: str('service account token (default /var/run/secrets/kubernetes.io/serviceaccount/token)'),
+      },
+      ['method', 'role'],
+    ),
+    obj(
+      {
+        method: { const: 'jwt' },
+        mount,
+        role: required('Vault role'),
+        jwtFile: required('file holding the JWT to log in with'),
+      },
+      ['method', 'role', 'jwtFile'],
+    ),
+  ],
+};
+
+const vaultConnection: Record<string, Schema> = {
+  address: str('Vault address (default VAULT_ADDR)', { pattern: URL_PATTERN }),
+  namespace: str('Vault namespace (default VAULT_NAMESPACE)'),
+  caCert: str('PEM file of the CA that signed Vault’s certificate (default VAULT_CACERT)'),
+  tlsSkipVerify: bool('skip TLS verification (default VAULT_SKIP_VERIFY); never in production'),
+  auth: vaultAuth,
+};
+
+export const REGISTERED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti'];
+
+const signingKey: Schema = {
+  description: 'where the signing key is: a file, an environment variable or a keychain item',
+  oneOf: [
+    obj({ file: required('PEM PKCS#8 or JWK JSON file, mode 0600 or stricter') }, ['file']),
+    obj({ env: required('environment variable holding a PEM, a JWK JSON or (HS256) the raw secret') }, [
+      'env',
+    ]),
+    obj(
+      {
+        keychain: obj(
+          { service: required('keychain service'), account: str(`keychain account (default \${user})`) },
+          ['service'],
+        ),
+      },
+      ['keychain'],
+    ),
+  ],
+};
+
+const jwtSource = obj(
+  {
+    type: { const: 'jwt' },
+    algorithm: {
+      type: 'string',
+      description: 'signing algorithm',
+      enum: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA', 'HS256'],
+      default: 'ES256',
+    },
+    signingKey,
+    keyId: str('kid header (default the RFC 7638 thumbprint of the public key)'),
+    issuer: str('iss claim'),
+    audience: {
+      description: 'aud claim',
+      oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
+    },
+    subject: str(`sub claim (default \${user})`),
+    lifetimeSec: int('token lifetime (default 2 × TTL + refresh margin); at least TTL + margin', 1),
+    claims: {
+      type: 'object',
+      description: `custom claims (default {"user": "\${user}"}); registered claims cannot be overwritten`,
+      propertyNames: { not: { enum: REGISTERED_CLAIMS } },
+    },
+    notBeforeSkewSec: int('iat and nbf are set this far in the past (default 30)', 0, { maximum: 3600 }),
+  },
+  ['type'],
+);
+
+const vaultSource = obj(
+  {
+    type: { const: 'vault' },
+    ...vaultConnection,
+    path: required('KV secret path, as for `vault kv get` (mount/path)'),
+    field: required('field of the secret to print'),
+  },
+  ['type', 'path', 'field'],
+);
+
+const vaultIdentitySource = obj(
+  {
+    type: { const: 'vault-identity' },
+    ...vaultConnection,
+    role: required('identity token role (identity/oidc/token/<role>)'),
+  },
+  ['type', 'role'],
+);
+
+const awsSource = obj(
+  {
+    type: { const: 'aws-secrets-manager' },
+    secretId: required('secret name or ARN'),
+    region: str('AWS region (default AWS_REGION, AWS_DEFAULT_REGION)'),
+    profile: str('AWS shared-config profile (default AWS_PROFILE)'),
+    versionStage: str('version stage (default AWSCURRENT)'),
+    versionId: str('version id'),
+    jsonKey: str('key of a JSON SecretString to print'),
+    endpoint: str('endpoint URL (default AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL)', {
+      pattern: URL_PATTERN,
+    }),
+  },
+  ['type', 'secretId'],
+);
+
+const keychainSource = obj(
+  {
+    type: { const: 'keychain' },
+    service: required('keychain service'),
+    account: str(`keychain account (default \${user})`),
+  },
+  ['type', 'service'],
+);
+
+const profile = obj(
+  {
+    ttlMs: int('how long Claude Code holds the token, unless CLAUDE_CODE_API_KEY_HELPER_TTL_MS is set', 1, {
+      default: 300000,
+    }),
+    timeoutMs: int('deadline for the whole run', 1, { maximum: 600000, default: 8000 }),
+    source: {
+      description: 'where the token comes from',
+      oneOf: [jwtSource, vaultSource, vaultIdentitySource, awsSource, keychainSource],
+    },
+  },
+  ['source'],
+);
+
+export const CONFIG_SCHEMA: Schema = obj(
+  {
+    $schema: str('URI of this schema, for editors'),
+    defaultProfile: str('profile used when neither --profile nor KEYBROKER_PROFILE is given', {
+      pattern: PROFILE_NAME_PATTERN,
+      default: 'default',
+    }),
+    allowUserConfig: {
+      ...bool('managed layer only in effect: false ignores the user config file'),
+      default: true,
+    },
+    cache: obj({
+      storage: { type: 'string', enum: ['file', 'keychain', 'none'], default: 'file' },
+      refreshMarginMs: int('room for clock skew and request time', 0, { default: 120000 }),
+      staleIfErrorMs: int('how long a secret without expiry may be served when the source is down', 0, {
+        default: 3600000,
+      }),
+      minRefreshIntervalMs: int('minimum interval between forced (rejected-token) refreshes', 0, {
+        default: 10000,
+      }),
+    }),
+    audit: obj({
+      enabled: { ...bool('write the audit log'), default: true },
+      file: {
+        type: ['string', 'null'],
+        description: 'audit log file (default $XDG_STATE_HOME/keybroker/audit.log)',
+        default: null,
+      },
+    }),
+    profiles: {
+      type: 'object',
+      description: 'profiles by name',
+      propertyNames: { pattern: PROFILE_NAME_PATTERN },
+      additionalProperties: profile,
+    },
+  },
+  [],
+  { description: 'keybroker configuration (managed and user layers merge, later winning)' },
+);
