@@ -1,10 +1,25 @@
+/** `keybroker doctor [--probe] [--json]`: exit 0 when every check passes, 1 otherwise. */
 import type { Argv } from 'yargs';
 import type { AppContext } from '../context.js';
-import { internalError } from '../errors.js';
+import { renderText } from '../doctor/report.js';
 
-// Placeholder until the owning issue lands; registered so --help lists the command.
-export function register(y: Argv, _ctx: AppContext): Argv {
-  return y.command('doctor', 'doctor (not built yet)', {}, () => {
-    throw internalError('ERR_NOT_BUILT', 'doctor: not built yet');
-  });
+export function register(y: Argv, ctx: AppContext): Argv {
+  return y.command(
+    'doctor',
+    'check the config, the source, the cache and the Claude Code wiring',
+    (yy) =>
+      yy
+        .option('probe', {
+          type: 'boolean',
+          default: false,
+          describe: 'also fetch one token (shown redacted)',
+        })
+        .option('json', { type: 'boolean', default: false, describe: 'one JSON object instead of text' }),
+    async (argv) => {
+      const { runDoctor } = await import('../doctor/run.js');
+      const report = await runDoctor(ctx, { probe: Boolean(argv.probe) });
+      ctx.stdout(argv.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
+      if (!report.ok) process.exitCode = 1;
+    },
+  );
 }
