@@ -71,6 +71,13 @@ export interface RunOptions {
   cwd?: string;
   /** Kill after this many ms (test safety net only; never a timing assertion). */
   killAfterMs?: number;
+  /**
+   * Who the caller (the nearest non-shell ancestor, contract §2 "Rejected tokens") is:
+   * 'fresh' (default) puts a short-lived `timeout` process between this test and /bin/sh, so
+   * every run looks like a new Claude Code process; 'shared' spawns /bin/sh directly from the
+   * test process, so repeated runs look like the same Claude Code process asking again.
+   */
+  caller?: 'fresh' | 'shared';
   /** Called with the child as soon as it is spawned. */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
 }
@@ -93,7 +100,11 @@ export function runShell(command: string, sandbox: Sandbox, options: RunOptions 
     else env[k] = v;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], {
+    const [file, argv] =
+      options.caller === 'shared'
+        ? ['/bin/sh', ['-c', command]]
+        : ['timeout', ['-k', '5', '120', '/bin/sh', '-c', command]];
+    const child = spawn(file as string, argv as string[], {
       cwd: options.cwd ?? sandbox.home,
       env,
       // stdin is a pipe we never end: a helper that reads stdin would hang here.
