@@ -382,18 +382,20 @@ export function describeFiles(loaded: LoadedConfig): string {
   return `no config file (looked for ${loaded.layers.map((l) => l.path).join(' and ')})`;
 }
 
-/** "config <file that set this value>" for errors about one value. */
+/**
+ * "config <file that set this value>" for errors about one value. For an object, or a key
+ * that is missing, the file that set the nearest value below or beside it.
+ */
 export function locationOf(loaded: LoadedConfig, pointer: string): string {
-  let kind = loaded.origins[pointer];
-  if (kind === undefined) {
-    // An object or a default: the nearest recorded leaf below it tells the file.
-    const prefix = `${pointer}/`;
-    for (const p in loaded.origins) {
-      if (p.startsWith(prefix)) {
-        kind = loaded.origins[p];
-        break;
-      }
+  let kind: LayerKind | undefined;
+  for (let p = pointer; kind === undefined; p = p.slice(0, p.lastIndexOf('/'))) {
+    kind = loaded.origins[p];
+    const prefix = `${p}/`;
+    for (const o in loaded.origins) {
+      if (kind !== undefined) break;
+      if (o.startsWith(prefix)) kind = loaded.origins[o];
     }
+    if (p === '') break;
   }
   const layer = loaded.layers.find((l) => l.kind === kind);
   return `config ${layer ? layer.path : describeFiles(loaded)}`;
