@@ -102,9 +102,10 @@ export function createJwtSource(config: JwtSourceConfig, deps: SourceDeps): Sour
       request.signal.throwIfAborted();
       const { SignJWT } = await import('jose');
       const nowMs = request.now();
-      const iat = Math.floor(nowMs / 1000) - plan.notBeforeSkewSec;
-      // Rounded up so the token lives at least lifetimeSec from this moment.
-      const exp = Math.ceil(nowMs / 1000) + plan.lifetimeSec;
+      // One whole-second "now" for every claim, rounded down so nbf is never in the future.
+      const nowSec = Math.floor(nowMs / 1000);
+      const iat = nowSec - plan.notBeforeSkewSec;
+      const exp = nowSec + plan.lifetimeSec;
       const jti = randomUUID();
       const payload: Record<string, unknown> = {
         ...plan.claims,

@@ -22,7 +22,7 @@ import {
 } from '../../src/sources/jwt.js';
 import type { SourceDeps, TokenRequest } from '../../src/sources/types.js';
 
-const NOW_MS = 1_800_000_000_500; // a fractional second, to pin the rounding
+const NOW_MS = 1_800_000_000_900; // a fractional second, to pin the rounding (down)
 const NOW_SEC = 1_800_000_000;
 const ALGS: JwtAlgorithm[] = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA', 'HS256'];
 
@@ -120,10 +120,10 @@ describe('jwt source: every algorithm', () => {
         aud: 'litellm',
         iat: NOW_SEC - 30,
         nbf: NOW_SEC - 30,
-        exp: NOW_SEC + 1 + 720,
+        exp: NOW_SEC + 720,
         jti: token.jti,
       });
-      expect(token.expiresAtMs).toBe((NOW_SEC + 1 + 720) * 1000);
+      expect(token.expiresAtMs).toBe((NOW_SEC + 720) * 1000);
     });
   }
 
