@@ -1,0 +1,279 @@
+/**
+ * Linux (and other freedesktop systems): the Secret Service API over the session bus, with
+ * our own D-Bus client (keyring-dbus.ts). Nothing else: no kernel keyring, no file.
+ *
+ * Items are found by the attributes {service, account}, which is what keytar-based tools and
+ * `secret-tool store service S account A` write; items written by keyring-rs /
+ * @napi-rs/keyring carry {service, username} instead and are found by a second search. Items
+ * we write carry all of service, account and username (plus keytar's xdg:schema), so every
+ * one of those tools finds them.
+ *
+ * Never prompts: a locked item or collection is an error (ERR_KEYCHAIN_LOCKED); we never
+ * call Unlock or run a Prompt object. Every operation is bounded by `timeoutMs`; when it
+ * passes, the connection is closed and the keyring must be opened again.
+ */
+import { seeDocs, unreachableError } from '../errors.js';
+import type { Keyring } from './keyring.js';
+import { connectSessionBus, type DbusConnection, DbusError, type DbusVariant } from './keyring-dbus.js';
+
+const BUS_NAME = 'org.freedesktop.secrets';
+const SERVICE_PATH = '/org/freedesktop/secrets';
+const SERVICE_IFACE = 'org.freedesktop.Secret.Service';
+const ITEM_IFACE = 'org.freedesktop.Secret.Item';
+const COLLECTION_IFACE = 'org.freedesktop.Secret.Collection';
+const PROPS_IFACE = 'org.freedesktop.DBus.Properties';
+const GENERIC_SCHEMA = 'org.freedesktop.Secret.Generic';
+
+const UNAVAILABLE_HINT =
+  'start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, ' +
+  'or set cache.storage to "file" or "none"';
+const LOCKED_HINT =
+  'unlock it (log in to the desktop session, open "Passwords and Keys", or run ' +
+  '`gnome-keyring-daemon --replace --unlock` and type the password), or set cache.storage to "file" or "none"';
+
+export function keyringUnavailable(why: string, cause?: unknown) {
+  return unreachableError('ERR_KEYCHAIN_UNAVAILABLE', `keychain (Secret Service): ${why}`, {
+    hint: `${UNAVAILABLE_HINT}; ${seeDocs('ERR_KEYCHAIN_UNAVAILABLE')}`,
+    cause,
+  });
+}
+
+export function keyringLocked(what: string) {
+  return unreachableError('ERR_KEYCHAIN_LOCKED', `keychain (Secret Service): ${what} is locked`, {
+    hint: `${LOCKED_HINT}; ${seeDocs('ERR_KEYCHAIN_LOCKED')}`,
+  });
+}
+
+/** Turns transport and D-Bus errors into ERR_KEYCHAIN_*; leaves our own errors alone. */
+function classify(e: unknown): unknown {
+  if (!(e instanceof DbusError)) return e;
+  const n = e.dbusName;
+  if (
+    n === 'org.freedesktop.DBus.Error.ServiceUnknown' ||
+    n === 'org.freedesktop.DBus.Error.NameHasNoOwner'
+  ) {
+    return keyringUnavailable(`no Secret Service on the session bus (${BUS_NAME} is not provided)`, e);
+  }
+  if (n.startsWith('org.freedesktop.DBus.Error.Spawn')) {
+    return keyringUnavailable(`the Secret Service could not be started (${n})`, e);
+  }
+  if (n === 'org.freedesktop.Secret.Error.IsLocked') return keyringLocked('the keyring');
+  if (n.startsWith('local.')) return keyringUnavailable(e.message, e);
+  return keyringUnavailable(`the Secret Service answered ${n}`, e);
+}
+
+function withDeadline<T>(timeoutMs: number, onTimeout: () => void, work: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      onTimeout();
+      reject(keyringUnavailable(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    work().then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(classify(e));
+      },
+    );
+  });
+}
+
+interface Session {
+  conn: DbusConnection;
+  sessionPath: string;
+}
+
+async function openSession(env: Readonly<Record<string, string | undefined>>): Promise<Session> {
+  const conn = await connectSessionBus(env);
+  try {
+    const [, sessionPath] = await conn.call({
+      destination: BUS_NAME,
+      path: SERVICE_PATH,
+      interface: SERVICE_IFACE,
+      member: 'OpenSession',
+      signature: 'sv',
+      // "plain": the secret travels unencrypted over the private unix socket, as with libsecret's
+      // default for local buses; nothing else can read that socket.
+      body: ['plain', ['s', '']],
+    });
+    return { conn, sessionPath: sessionPath as string };
+  } catch (e) {
+    conn.close();
+    throw e;
+  }
+}
+
+export async function openSecretServiceKeyring(opts: {
+  env: Readonly<Record<string, string | undefined>>;
+  timeoutMs: number;
+}): Promise<Keyring> {
+  const { env, timeoutMs } = opts;
+  let session: Promise<Session> | undefined;
+  const drop = () => {
+    const s = session;
+    session = undefined;
+    s?.then(
+      (x) => x.conn.close(),
+      () => {},
+    );
+  };
+  const getSession = () => {
+    session ??= openSession(env);
+    return session;
+  };
+  /** One bounded operation; a timeout or transport failure drops the connection. */
+  const op = <T>(work: (s: Session) => Promise<T>): Promise<T> =>
+    withDeadline(timeoutMs, drop, async () => {
+      try {
+        return await work(await getSession());
+      } catch (e) {
+        if (e instanceof DbusError && e.dbusName.startsWith('local.')) drop();
+        throw e;
+      }
+    });
+
+  const call = (
+    s: Session,
+    path: string,
+    iface: string,
+    member: string,
+    signature?: string,
+    body?: unknown[],
+  ) =>
+    s.conn.call({
+      destination: BUS_NAME,
+      path,
+      interface: iface,
+      member,
+      ...(signature ? { signature, body: body ?? [] } : {}),
+    });
+
+  const search = async (s: Session, attrs: Record<string, string>) => {
+    const [unlocked, locked] = await call(s, SERVICE_PATH, SERVICE_IFACE, 'SearchItems', 'a{ss}', [
+      Object.entries(attrs),
+    ]);
+    return { unlocked: unlocked as string[], locked: locked as string[] };
+  };
+
+  /** Items for (service, account): by `account` first, else by `username` (keyring-rs). */
+  const find = async (s: Session, service: string, account: string) => {
+    const byAccount = await search(s, { service, account });
+    if (byAccount.unlocked.length > 0 || byAccount.locked.length > 0) return byAccount;
+    return search(s, { service, username: account });
+  };
+
+  const property = async (s: Session, path: string, iface: string, name: string) => {
+    const [variant] = await call(s, path, PROPS_IFACE, 'Get', 'ss', [iface, name]);
+    return (variant as DbusVariant)[1];
+  };
+
+  const newest = async (s: Session, paths: string[]) => {
+    if (paths.length === 1) return paths[0]!;
+    let best = paths[0]!;
+    let bestModified = -1n;
+    for (const p of paths) {
+      const modified = BigInt((await property(s, p, ITEM_IFACE, 'Modified')) as bigint);
+      if (modified > bestModified) {
+        best = p;
+        bestModified = modified;
+      }
+    }
+    return best;
+  };
+
+  const itemLabel = (service: string, account: string) => `${service}/${account}`;
+
+  // Open now, so that an absent Secret Service is reported by openKeyring itself.
+  await op(async () => undefined);
+
+  return {
+    backend: 'secret-service',
+
+    get(service, account) {
+      return op(async (s) => {
+        const found = await find(s, service, account);
+        if (found.unlocked.length === 0) {
+          if (found.locked.length > 0) throw keyringLocked(`the item service=${service} account=${account}`);
+          return undefined;
+        }
+        const item = await newest(s, found.unlocked);
+        const [secret] = await call(s, item, ITEM_IFACE, 'GetSecret', 'o', [s.sessionPath]);
+        const [, , value] = secret as [string, Buffer, Buffer, string];
+        return value.toString('utf8');
+      });
+    },
+
+    set(service, account, value, label) {
+      return op(async (s) => {
+        const [collection] = (await call(s, SERVICE_PATH, SERVICE_IFACE, 'ReadAlias', 's', ['default'])) as [
+          string,
+        ];
+        if (collection === '/') {
+          throw keyringUnavailable(
+            'there is no default keyring to store items in (creating one needs a prompt)',
+          );
+        }
+        if ((await property(s, collection, COLLECTION_IFACE, 'Locked')) === true) {
+          throw keyringLocked('the default keyring');
+        }
+        const attributes: [string, string][] = [
+          ['service', service],
+          ['account', account],
+          ['username', account],
+          ['xdg:schema', GENERIC_SCHEMA],
+        ];
+        const properties: [string, DbusVariant][] = [
+          ['org.freedesktop.Secret.Item.Label', ['s', label ?? itemLabel(service, account)]],
+          ['org.freedesktop.Secret.Item.Attributes', ['a{ss}', attributes]],
+        ];
+        const secret = [s.sessionPath, Buffer.alloc(0), Buffer.from(value, 'utf8'), 'text/plain'];
+        const [item, prompt] = (await call(s, collection, COLLECTION_IFACE, 'CreateItem', 'a{sv}(oayays)b', [
+          properties,
+          secret,
+          true,
+        ])) as [string, string];
+        if (item === '/' || prompt !== '/') throw keyringLocked('the default keyring');
+        // Leave exactly one item for (service, account): remove the ones other tools wrote.
+        const others = new Set([
+          ...(await search(s, { service, account })).unlocked,
+          ...(await search(s, { service, username: account })).unlocked,
+        ]);
+        others.delete(item);
+        for (const p of others) await call(s, p, ITEM_IFACE, 'Delete');
+      });
+    },
+
+    delete(service, account) {
+      return op(async (s) => {
+        const byAccount = await search(s, { service, account });
+        const byUsername = await search(s, { service, username: account });
+        const unlocked = new Set([...byAccount.unlocked, ...byUsername.unlocked]);
+        if (unlocked.size === 0 && byAccount.locked.length + byUsername.locked.length > 0) {
+          throw keyringLocked(`the item service=${service} account=${account}`);
+        }
+        for (const p of unlocked) {
+          const [prompt] = (await call(s, p, ITEM_IFACE, 'Delete')) as [string];
+          if (prompt !== '/') throw keyringLocked(`the item service=${service} account=${account}`);
+        }
+        return unlocked.size > 0;
+      });
+    },
+
+    list(service) {
+      return op(async (s) => {
+        const { unlocked } = await search(s, { service });
+        const accounts = new Set<string>();
+        for (const p of unlocked) {
+          const attrs = (await property(s, p, ITEM_IFACE, 'Attributes')) as [string, string][];
+          const map = new Map(attrs);
+          const account = map.get('account') ?? map.get('username');
+          if (account !== undefined) accounts.add(account);
+        }
+        return [...accounts].sort();
+      });
+    },
+  };
+}
