@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { JwtAlgorithm, JwtSourceConfig } from '../config/types.js';
 import { configError, seeDocs } from '../errors.js';
 import {
+  DEFAULT_JWT_ALGORITHM,
   describeKeyRef,
   jwtAlgorithm,
   type KeyLoadOptions,
@@ -87,7 +88,7 @@ export function createJwtSource(config: JwtSourceConfig, deps: SourceDeps): Sour
   return {
     type: 'jwt',
     describe() {
-      const alg = config.algorithm ?? 'ES256';
+      const alg = config.algorithm ?? DEFAULT_JWT_ALGORITHM;
       const key = config.signingKey ? `key from ${describeKeyRef(config.signingKey)}` : 'no signing key';
       const iss = config.issuer ? ` iss=${config.issuer}` : '';
       const aud = config.audience ? ` aud=${[config.audience].flat().join(',')}` : '';
