@@ -1,10 +1,269 @@
+/**
+ * `keybroker config validate|schema|path|show` (contract §4): the files read, their validation,
+ * the JSON Schema, and the merged config with each value's layer and secrets redacted.
+ */
+import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
+import {
+  type ConfigInputs,
+  describeFiles,
+  envDefaultName,
+  isObject,
+  type LoadedConfig,
+  loadConfig,
+  resolveProfile,
+  selectProfileName,
+} from '../config/load.js';
+import { pointerKey, usesEnvTemplate } from '../config/templates.js';
+import type { ConfigLayer, ResolvedProfile } from '../config/types.js';
+import { configJsonSchema, validateConfig } from '../config/validate.js';
 import type { AppContext } from '../context.js';
-import { internalError } from '../errors.js';
+import { configError } from '../errors.js';
+import { expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
+import { configInputs } from './token.js';
 
-// Placeholder until the owning issue lands; registered so --help lists the command.
-export function register(y: Argv, _ctx: AppContext): Argv {
-  return y.command('config', 'config (not built yet)', {}, () => {
-    throw internalError('ERR_NOT_BUILT', 'config: not built yet');
-  });
+export const REDACTED = '[redacted]';
+
+/** Keys whose literal value is a credential, whatever layer set it. */
+const SECRET_KEYS = new Set(['roleId']);
+
+interface JsonFlag {
+  json?: boolean;
+}
+
+export function register(y: Argv, ctx: AppContext): Argv {
+  const json = { json: { type: 'boolean' as const, describe: 'print JSON' } };
+  return y.command(
+    'config',
+    'show, validate and explain the configuration',
+    (c) =>
+      c
+        .command('validate', 'check the config files against the schema', {}, () => runValidate(ctx))
+        .command('schema', 'print the JSON Schema of a config file', {}, () => runSchema(ctx))
+        .command('path', 'list the config files read, in merge order', json, (a: JsonFlag) => runPath(ctx, a))
+        .command(
+          'show',
+          "print the merged config, each value's layer, and the selected profile as resolved (secrets redacted)",
+          json,
+          (a: JsonFlag) => runShow(ctx, a),
+        ),
+    () => {
+      throw configError(
+        'ERR_USAGE',
+        'usage: keybroker config needs a subcommand: validate, schema, path or show',
+        {
+          hint: 'run keybroker config --help',
+        },
+      );
+    },
+  );
+}
+
+export function runValidate(ctx: AppContext): void {
+  const loaded = loadConfig(configInputs(ctx));
+  validateConfig(loaded);
+  ctx.stdout(`${validateSummary(loaded)}\n`);
+}
+
+/** `config ok: <file> (managed), <file> (user); profiles: a, b`. */
+export function validateSummary(loaded: LoadedConfig): string {
+  const read = loaded.layers.filter((l) => l.exists && !l.ignored).map((l) => `${l.path} (${l.kind})`);
+  const profiles = isObject(loaded.merged.profiles) ? Object.keys(loaded.merged.profiles) : [];
+  const ignored = loaded.layers.find((l) => l.ignored);
+  return (
+    `config ok: ${read.length > 0 ? read.join(', ') : describeFiles(loaded)}; ` +
+    `profiles: ${profiles.length > 0 ? profiles.join(', ') : 'none'}` +
+    (ignored ? `; ${ignored.path} ignored (the managed config sets allowUserConfig to false)` : '')
+  );
+}
+
+export function runSchema(ctx: AppContext): void {
+  ctx.stdout(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+}
+
+interface PathRow {
+  layer: 'managed' | 'user';
+  path: string;
+  origin: string;
+  exists: boolean;
+  ignored: boolean;
+}
+
+export function runPath(ctx: AppContext, args: JsonFlag): void {
+  const inputs = configInputs(ctx);
+  let rows: PathRow[];
+  let failure: unknown;
+  try {
+    rows = loadConfig(inputs).layers.map(toRow);
+  } catch (e) {
+    // Still say where the files are; the reason they cannot be used follows on stderr.
+    failure = e;
+    rows = plainLayers(inputs).map(toRow);
+  }
+  if (args.json) ctx.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+  else ctx.stdout(rows.map(pathLine).join(''));
+  if (failure !== undefined) throw failure;
+}
+
+function toRow(l: ConfigLayer): PathRow {
+  return { layer: l.kind, path: l.path, origin: l.origin, exists: l.exists, ignored: l.ignored === true };
+}
+
+function plainLayers(inputs: ConfigInputs): ConfigLayer[] {
+  const pctx = { env: inputs.env, platform: inputs.platform, homeDir: inputs.homeDir };
+  const m = managedConfigPath(pctx);
+  const u = userConfigPath(pctx, inputs.configFlag);
+  const exists = (p: string) => fs.existsSync(p);
+  const mp = expandHome(m.path, inputs.homeDir);
+  const up = expandHome(u.path, inputs.homeDir);
+  return [
+    { kind: 'managed', path: mp, origin: m.origin, exists: exists(mp) },
+    { kind: 'user', path: up, origin: u.origin, exists: exists(up) },
+  ];
+}
+
+function pathLine(r: PathRow): string {
+  const how = r.origin === 'default' ? 'default location' : `from ${r.origin}`;
+  const state = r.ignored
+    ? 'ignored: the managed config sets allowUserConfig to false'
+    : r.exists
+      ? 'exists'
+      : 'missing';
+  return `${r.layer.padEnd(7)} ${r.path}  (${how}; ${state})\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// show
+
+interface ShownValue {
+  value: unknown;
+  layer: string;
+}
+
+interface ShowResult {
+  files: PathRow[];
+  values: Record<string, ShownValue>;
+  profile?: { name: string; values: Record<string, ShownValue> };
+}
+
+export function runShow(ctx: AppContext, args: JsonFlag): void {
+  const inputs = configInputs(ctx);
+  const loaded = loadConfig(inputs);
+  const result = showConfig(loaded, inputs);
+  if (args.json) {
+    ctx.stdout(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  const lines: string[] = [];
+  for (const f of result.files) lines.push(`# ${pathLine(f).trimEnd()}`);
+  for (const [p, v] of Object.entries(result.values)) lines.push(valueLine(p, v));
+  if (result.profile) {
+    lines.push(
+      '',
+      `# profile "${result.profile.name}", resolved (templates, ~ and environment defaults applied)`,
+    );
+    for (const [p, v] of Object.entries(result.profile.values)) lines.push(valueLine(p, v));
+  }
+  ctx.stdout(`${lines.join('\n')}\n`);
+}
+
+function valueLine(pointer: string, v: ShownValue): string {
+  return `${pointer} = ${v.value === REDACTED ? REDACTED : JSON.stringify(v.value)}  (${v.layer})`;
+}
+
+/**
+ * Everything `config show` prints. The merged values as written, with their layer; then the
+ * selected profile as the token path will use it, each value with where it came from. A
+ * value that takes part of itself from `${env:...}`, and credential keys, are redacted.
+ */
+export function showConfig(loaded: LoadedConfig, inputs: ConfigInputs): ShowResult {
+  const values: Record<string, ShownValue> = {};
+  for (const [pointer, layer] of Object.entries(loaded.origins)) {
+    const raw = valueAt(loaded.merged, pointer);
+    values[pointer] = { value: redactRaw(pointer, raw), layer };
+  }
+  const result: ShowResult = { files: loaded.layers.map(toRow), values };
+  const name = selectProfileName(loaded, inputs);
+  const profiles = isObject(loaded.merged.profiles) ? loaded.merged.profiles : {};
+  const askedFor = Boolean(inputs.profileFlag || inputs.env.KEYBROKER_PROFILE);
+  if (!askedFor && !Object.hasOwn(profiles, name)) return result;
+  const resolved = resolveProfile(loaded, inputs);
+  result.profile = { name: resolved.name, values: resolvedValues(loaded, resolved, inputs) };
+  return result;
+}
+
+function resolvedValues(
+  loaded: LoadedConfig,
+  resolved: ResolvedProfile,
+  inputs: ConfigInputs,
+): Record<string, ShownValue> {
+  const out: Record<string, ShownValue> = {};
+  const base = `/profiles/${pointerKey(resolved.name)}`;
+  const type = resolved.source.type;
+  for (const [p, v] of leaves(resolved.source, '/source')) {
+    const configPointer = `${base}${p}`;
+    const layer = loaded.origins[configPointer];
+    const raw = valueAt(loaded.merged, configPointer);
+    let from: string;
+    if (layer !== undefined) from = layer;
+    else {
+      const key = p.split('/')[2] ?? '';
+      const envName = p.split('/').length === 3 ? envDefaultName(type, key, inputs.env) : undefined;
+      from = envName ? `env ${envName}` : 'default';
+    }
+    const secret = (typeof raw === 'string' && usesEnvTemplate(raw)) || isSecretPointer(p);
+    out[p] = { value: secret ? REDACTED : redactUrl(v), layer: from };
+  }
+  out['/ttlMs'] = {
+    value: resolved.ttlMs,
+    layer:
+      resolved.ttlOrigin === 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS'
+        ? 'env CLAUDE_CODE_API_KEY_HELPER_TTL_MS'
+        : resolved.ttlOrigin === 'profile'
+          ? (loaded.origins[`${base}/ttlMs`] ?? 'profile')
+          : 'default',
+  };
+  out['/timeoutMs'] = { value: resolved.timeoutMs, layer: loaded.origins[`${base}/timeoutMs`] ?? 'default' };
+  for (const [k, v] of Object.entries(resolved.cache)) {
+    out[`/cache/${k}`] = { value: v, layer: loaded.origins[`/cache/${k}`] ?? 'default' };
+  }
+  for (const [k, v] of Object.entries(resolved.audit)) {
+    const layer = loaded.origins[`/audit/${k}`];
+    out[`/audit/${k}`] = { value: v, layer: layer ?? 'default' };
+  }
+  out['/cacheKey'] = { value: resolved.cacheKey, layer: 'derived' };
+  return out;
+}
+
+function redactRaw(pointer: string, raw: unknown): unknown {
+  if (isSecretPointer(pointer)) return REDACTED;
+  return redactUrl(raw);
+}
+
+function isSecretPointer(pointer: string): boolean {
+  const last = pointer.slice(pointer.lastIndexOf('/') + 1);
+  return SECRET_KEYS.has(last);
+}
+
+/** `https://user:pass@host` → `https://user:[redacted]@host`. */
+function redactUrl(v: unknown): unknown {
+  if (typeof v !== 'string' || !v.includes('@') || !v.includes('://')) return v;
+  return v.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*):[^/@]*@/i, `$1:${REDACTED}@`);
+}
+
+function leaves(value: unknown, pointer: string): [string, unknown][] {
+  if (isObject(value) && Object.keys(value).length > 0) {
+    return Object.entries(value).flatMap(([k, v]) => leaves(v, `${pointer}/${pointerKey(k)}`));
+  }
+  return [[pointer, value]];
+}
+
+function valueAt(root: unknown, pointer: string): unknown {
+  let cur: unknown = root;
+  for (const part of pointer.split('/').slice(1)) {
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (!isObject(cur) || !Object.hasOwn(cur, key)) return undefined;
+    cur = cur[key];
+  }
+  return cur;
 }

@@ -4,16 +4,16 @@
  * cache key).
  *
  * The cache-hit first stage imports this module: it stays synchronous, imports only node:fs,
- * node:path, node:crypto and small local modules, and never loads the schema. Validation
+ * node:path and small local modules (no node:crypto: see platform/sha256.ts), and never loads the schema. Validation
  * (./validate.ts) runs in the second stage; here every access to the raw config is defensive
  * instead, and anything odd is a configError.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configError, seeDocs } from '../errors.js';
 import { auditLogPath, expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
 import { assertNotWritableByOthers } from '../platform/safe-fs.js';
+import { sha256Hex } from '../platform/sha256.js';
 import { expandTemplates, expandTemplatesDeep, pointerKey, setOwn, type TemplateVars } from './templates.js';
 import {
   type AuditConfig,
@@ -486,7 +486,7 @@ export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): Reso
 
 /** `<profile>-<16 hex of sha256 of the resolved source>`; key order does not matter, the TTL is not part of it. */
 export function cacheKeyFor(name: string, source: unknown): string {
-  const hash = createHash('sha256').update(stableStringify({ source })).digest('hex');
+  const hash = sha256Hex(stableStringify({ source }));
   return `${name}-${hash.slice(0, 16)}`;
 }
 
@@ -517,30 +517,58 @@ function expandPaths(source: Record<string, unknown>, homeDir: string): void {
 
 const TRUE_VALUES = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
 
+const VAULT_ENV = {
+  address: ['VAULT_ADDR'],
+  namespace: ['VAULT_NAMESPACE'],
+  caCert: ['VAULT_CACERT'],
+  tlsSkipVerify: ['VAULT_SKIP_VERIFY'],
+};
+
+/** Source keys that default to standard environment variables, first set one winning. */
+export const SOURCE_ENV_DEFAULTS: Record<string, Record<string, readonly string[]>> = {
+  vault: VAULT_ENV,
+  'vault-identity': VAULT_ENV,
+  'aws-secrets-manager': {
+    profile: ['AWS_PROFILE'],
+    region: ['AWS_REGION', 'AWS_DEFAULT_REGION'],
+    endpoint: ['AWS_ENDPOINT_URL_SECRETS_MANAGER', 'AWS_ENDPOINT_URL'],
+  },
+};
+
+/** The variable a source key takes its default from in this environment, if any. */
+export function envDefaultName(
+  type: string,
+  key: string,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  const table = Object.hasOwn(SOURCE_ENV_DEFAULTS, type) ? SOURCE_ENV_DEFAULTS[type] : undefined;
+  const names = table && Object.hasOwn(table, key) ? table[key] : undefined;
+  return names?.find((n) => env[n] !== undefined && env[n] !== '');
+}
+
 /**
  * Bakes the environment's standard defaults into the source, so that they are part of the
  * cache key (another VAULT_ADDR is another cache entry) and sources never read them again.
  * A value set in the config always wins.
  */
 function applySourceDefaults(source: Record<string, unknown>, inputs: ConfigInputs): void {
-  const env = inputs.env;
+  const type = String(source.type);
+  const table = Object.hasOwn(SOURCE_ENV_DEFAULTS, type) ? SOURCE_ENV_DEFAULTS[type]! : {};
+  for (const key of Object.keys(table)) {
+    if (source[key] !== undefined) continue;
+    const name = envDefaultName(type, key, inputs.env);
+    if (name === undefined) continue;
+    const v = inputs.env[name]!;
+    if (key !== 'tlsSkipVerify') source[key] = v;
+    else if (TRUE_VALUES.has(v)) source[key] = true;
+  }
   const fill = (key: string, value: unknown) => {
-    if (source[key] === undefined && value !== undefined && value !== '') source[key] = value;
+    if (source[key] === undefined) source[key] = value;
   };
-  switch (source.type) {
+  switch (type) {
     case 'vault':
     case 'vault-identity':
-      fill('address', env.VAULT_ADDR);
-      fill('namespace', env.VAULT_NAMESPACE);
-      fill('caCert', env.VAULT_CACERT);
-      if (env.VAULT_SKIP_VERIFY !== undefined && TRUE_VALUES.has(env.VAULT_SKIP_VERIFY))
-        fill('tlsSkipVerify', true);
       fill('auth', { method: 'token' });
-      break;
-    case 'aws-secrets-manager':
-      fill('profile', env.AWS_PROFILE);
-      fill('region', env.AWS_REGION || env.AWS_DEFAULT_REGION);
-      fill('endpoint', env.AWS_ENDPOINT_URL_SECRETS_MANAGER || env.AWS_ENDPOINT_URL);
       break;
     case 'keychain':
       fill('account', inputs.userName);
