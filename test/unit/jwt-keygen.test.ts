@@ -4,11 +4,10 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseKeychainTarget, runKeygen } from '../../src/cli/keygen.js';
 import type { AppContext } from '../../src/context.js';
-import { formatErrorLine, isKeybrokerError } from '../../src/errors.js';
 import { createLogger } from '../../src/output/logger.js';
 import { createMemoryKeyring, type Keyring } from '../../src/platform/keyring.js';
 import { createJwtSource, publicJwks } from '../../src/sources/jwt.js';
-import type { SourceDeps } from '../../src/sources/types.js';
+import { failure, sourceDeps } from './jwt-fixtures.js';
 
 // The keychain form runs against the in-memory keyring: the real backends have their own tests.
 const keyring: { current: Keyring } = vi.hoisted(() => ({ current: undefined as unknown as Keyring }));
@@ -50,26 +49,7 @@ function ctx(env: Record<string, string> = {}): AppContext {
   };
 }
 
-function deps(): SourceDeps {
-  return {
-    logger: createLogger({ debug: false, write: () => {} }),
-    memo: { get: async () => undefined, set: async () => {}, delete: async () => {} },
-    env: {},
-    homeDir: dir,
-    ttlMs: 300_000,
-    refreshMarginMs: 120_000,
-  };
-}
-
-async function failure(p: Promise<unknown>): Promise<{ line: string; exit: number }> {
-  try {
-    await p;
-  } catch (e) {
-    expect(isKeybrokerError(e)).toBe(true);
-    return { line: formatErrorLine(e), exit: (e as { exitCode: number }).exitCode };
-  }
-  throw new Error('expected a failure');
-}
+const deps = () => sourceDeps(dir);
 
 describe('keygen (in process)', () => {
   it('writes <user config dir>/signing-key.pem 0600 in a new 0700 directory and prints the kid', async () => {

@@ -12,15 +12,14 @@ import {
 } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JwtAlgorithm, JwtSourceConfig } from '../../src/config/types.js';
-import { formatErrorLine, isKeybrokerError } from '../../src/errors.js';
-import { createLogger } from '../../src/output/logger.js';
 import {
   createJwtSource,
   defaultLifetimeSec,
   generateSigningKey,
   publicJwks,
 } from '../../src/sources/jwt.js';
-import type { SourceDeps, TokenRequest } from '../../src/sources/types.js';
+import type { SourceDeps } from '../../src/sources/types.js';
+import { failure, sourceDeps, tokenRequest } from './jwt-fixtures.js';
 
 const NOW_MS = 1_800_000_000_900; // a fractional second, to pin the rounding (down)
 const NOW_SEC = 1_800_000_000;
@@ -34,43 +33,14 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function deps(over: Partial<SourceDeps> = {}): SourceDeps {
-  return {
-    logger: createLogger({ debug: false, write: () => {} }),
-    memo: { get: async () => undefined, set: async () => {}, delete: async () => {} },
-    env: {},
-    homeDir: dir,
-    ttlMs: 300_000,
-    refreshMarginMs: 120_000,
-    ...over,
-  };
-}
-
-function request(nowMs = NOW_MS): TokenRequest {
-  return {
-    signal: new AbortController().signal,
-    now: () => nowMs,
-    deadlineMs: nowMs + 8000,
-    forceFresh: false,
-  };
-}
+const deps = (over: Partial<SourceDeps> = {}) => sourceDeps(dir, over);
+const request = (nowMs = NOW_MS) => tokenRequest(nowMs);
 
 function writeKey(name: string, material: string, mode = 0o600): string {
   const p = path.join(dir, name);
   fs.writeFileSync(p, material, { mode });
   fs.chmodSync(p, mode);
   return p;
-}
-
-/** The stderr line main.ts would print, and the exit code, for a rejected promise. */
-async function failure(p: Promise<unknown>): Promise<{ line: string; exit: number }> {
-  try {
-    await p;
-  } catch (e) {
-    expect(isKeybrokerError(e)).toBe(true);
-    return { line: formatErrorLine(e), exit: (e as { exitCode: number }).exitCode };
-  }
-  throw new Error('expected a failure');
 }
 
 describe('jwt source: every algorithm', () => {
