@@ -8,7 +8,7 @@
  * the source memo (`kv-mount:<path>`) and forgotten when a read at the kept place says 404.
  */
 import type { VaultSourceConfig } from '../config/types.js';
-import { isKeybrokerError, type KeybrokerError, missingError, seeDocs } from '../errors.js';
+import { deniedError, isKeybrokerError, type KeybrokerError, missingError, seeDocs } from '../errors.js';
 import type { FetchedToken, Source, SourceDeps, TokenRequest } from './types.js';
 import {
   badResponseError,
@@ -123,9 +123,13 @@ export function createVaultSource(config: VaultSourceConfig, deps: SourceDeps): 
       await remember(loc, request);
       return [loc, kv];
     } catch (e) {
-      if (v2Error?.code === 'ERR_VAULT_DENIED' && isKeybrokerError(e) && e.code === 'ERR_VAULT_NOT_FOUND')
-        throw v2Error;
-      throw e;
+      if (v2Error?.code !== 'ERR_VAULT_DENIED' || !isKeybrokerError(e)) throw e;
+      if (e.code === 'ERR_VAULT_NOT_FOUND') throw v2Error;
+      if (e.code !== 'ERR_VAULT_DENIED') throw e;
+      throw deniedError('ERR_VAULT_DENIED', `${what}: permission denied (HTTP 403)`, {
+        hint: `the token (${s.authOrigin}) may have expired, or its policy lacks read on ${apiPathOf({ mount: kvPath.slice(0, slash + 1), version: 2 })} (KV v2) or ${kvPath} (KV v1); ${seeDocs('ERR_VAULT_DENIED')}`,
+        cause: e,
+      });
     }
   };
 
@@ -138,8 +142,10 @@ export function createVaultSource(config: VaultSourceConfig, deps: SourceDeps): 
       try {
         return [kept, await readAt(s, kept)];
       } catch (e) {
-        if (!(isKeybrokerError(e) && e.code === 'ERR_VAULT_NOT_FOUND')) throw e;
-        // Perhaps remounted (v1 upgraded to v2): look the mount up again before believing it.
+        if (!(isKeybrokerError(e) && (e.code === 'ERR_VAULT_NOT_FOUND' || e.code === 'ERR_VAULT_DENIED')))
+          throw e;
+        // Perhaps remounted (v1 upgraded to v2, policies moved to data/): look the mount up
+        // again before believing it.
         await deps.memo.delete(memoName);
       }
     }
@@ -168,6 +174,7 @@ export function createVaultSource(config: VaultSourceConfig, deps: SourceDeps): 
       });
     }
     deps.logger.addSecret(value);
+    deps.logger.addSecret(value.trim());
     return value;
   };
 
