@@ -211,7 +211,7 @@ function resolvedValues(
       const envName = p.split('/').length === 3 ? envDefaultName(type, key, inputs.env) : undefined;
       from = envName ? `env ${envName}` : 'default';
     }
-    const secret = (typeof raw === 'string' && usesEnvTemplate(raw)) || isSecretPointer(p);
+    const secret = hasEnvTemplate(raw) || isSecretPointer(p);
     out[p] = { value: secret ? REDACTED : redactUrl(v), layer: from };
   }
   out['/ttlMs'] = {
@@ -233,6 +233,14 @@ function resolvedValues(
   }
   out['/cacheKey'] = { value: resolved.cacheKey, layer: 'derived' };
   return out;
+}
+
+/** True when any string in the value (arrays included) takes part of itself from `${env:...}`. */
+function hasEnvTemplate(v: unknown): boolean {
+  if (typeof v === 'string') return usesEnvTemplate(v);
+  if (Array.isArray(v)) return v.some(hasEnvTemplate);
+  if (isObject(v)) return Object.values(v).some(hasEnvTemplate);
+  return false;
 }
 
 function redactRaw(pointer: string, raw: unknown): unknown {

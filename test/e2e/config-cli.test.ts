@@ -164,7 +164,14 @@ describe('config show', () => {
     sb.writeConfig({
       profiles: {
         default: { source: { type: 'vault', field: 'other' } },
-        j: { source: { type: 'jwt', issuer: 'kb-${hostname}', claims: { team: '${env:KB_TEAM}' } } },
+        j: {
+          source: {
+            type: 'jwt',
+            issuer: 'kb-${hostname}',
+            audience: ['gw', '${env:KB_TEAM}'],
+            claims: { team: '${env:KB_TEAM}' },
+          },
+        },
       },
     });
   });
@@ -177,7 +184,7 @@ describe('config show', () => {
     expect(r.stdout).not.toContain('hunter2');
     const audit = path.join(sb.home, '.local', 'state', 'keybroker', 'audit.log');
     const lines = r.stdout.split('\n');
-    expect(lines.slice(0, 30)).toEqual([
+    expect(lines.slice(0, 31)).toEqual([
       `# managed ${managedPath}  (from KEYBROKER_MANAGED_CONFIG; exists)`,
       `# user    ${sb.configPath}  (default location; exists)`,
       '/cache/storage = "file"  (managed)',
@@ -190,6 +197,7 @@ describe('config show', () => {
       '/profiles/default/source/auth/secretIdEnv = "KB_SECRET_ID"  (managed)',
       '/profiles/j/source/type = "jwt"  (user)',
       '/profiles/j/source/issuer = "kb-${hostname}"  (user)',
+      '/profiles/j/source/audience = ["gw","${env:KB_TEAM}"]  (user)',
       '/profiles/j/source/claims/team = "${env:KB_TEAM}"  (user)',
       '',
       '# profile "default", resolved (templates, ~ and environment defaults applied)',
@@ -209,8 +217,8 @@ describe('config show', () => {
       '/audit/enabled = true  (default)',
       `/audit/file = ${JSON.stringify(audit)}  (default)`,
     ]);
-    expect(lines[30]).toMatch(/^\/cacheKey = "default-[0-9a-f]{16}" {2}\(derived\)$/);
-    expect(lines.slice(31)).toEqual(['']);
+    expect(lines[31]).toMatch(/^\/cacheKey = "default-[0-9a-f]{16}" {2}\(derived\)$/);
+    expect(lines.slice(32)).toEqual(['']);
   });
 
   it('--json gives {value, layer} per JSON pointer; ${env:...} values are redacted once resolved', async () => {
@@ -230,6 +238,7 @@ describe('config show', () => {
     });
     expect(shown.profile.name).toBe('j');
     expect(shown.profile.values['/source/claims/team']).toEqual({ value: '[redacted]', layer: 'user' });
+    expect(shown.profile.values['/source/audience']).toEqual({ value: '[redacted]', layer: 'user' });
     expect(shown.profile.values['/source/issuer']).toEqual({ value: `kb-${os.hostname()}`, layer: 'user' });
     expect(shown.profile.values['/source/subject']).toEqual({
       value: os.userInfo().username,
@@ -245,7 +254,7 @@ describe('config show', () => {
     const r = await runKeybroker(['config', 'show', '--profile', 'j'], sb);
     expect([r.code, r.stdout]).toEqual([2, '']);
     expect(r.stderr).toBe(
-      `keybroker: config ${sb.configPath}: /profiles/j/source/claims/team: environment variable KB_TEAM is not set (used as \${env:KB_TEAM}) (set KB_TEAM or change that value; ${DOCS}#err_config_env_unset)\n`,
+      `keybroker: config ${sb.configPath}: /profiles/j/source/audience/1: environment variable KB_TEAM is not set (used as \${env:KB_TEAM}) (set KB_TEAM or change that value; ${DOCS}#err_config_env_unset)\n`,
     );
   });
 });

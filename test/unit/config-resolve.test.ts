@@ -370,3 +370,20 @@ describe('cache key', () => {
     );
   });
 });
+
+describe('defensive resolution (the first stage does not validate)', () => {
+  it('refuses a profile without a source type (exit 2), naming the file', () => {
+    fx.writeUser({ profiles: { default: { ttlMs: 5 } } });
+    expect(failure(() => resolve(fx.inputs()))).toEqual([
+      2,
+      'ERR_CONFIG_INVALID',
+      `keybroker: config ${fx.userPath}: /profiles/default/source/type: required key missing (give the profile a source with a "type"; see docs/troubleshooting.md#err_config_invalid)`,
+    ]);
+  });
+
+  it('ignores a TTL or timeout of the wrong type instead of using it', () => {
+    fx.writeUser({ profiles: { default: { ttlMs: '60000', timeoutMs: -1, ...keychain() } } });
+    const r = resolve(fx.inputs());
+    expect([r.ttlMs, r.ttlOrigin, r.timeoutMs]).toEqual([300000, 'default', 8000]);
+  });
+});
