@@ -72,7 +72,7 @@ export function createAwsSecretsManagerSource(
       const budgetMs = request.deadlineMs - request.now();
       if (budgetMs <= 0 || request.signal.aborted) throw timeoutError(where, Math.max(0, budgetMs));
 
-      const sdk = await import('@aws-sdk/client-secrets-manager');
+      const sdk = await loadSdk();
       // Our own deadline, so that the call ends even where the SDK ignores abortSignal
       // (credential providers such as SSO or IMDS run before the request is sent).
       const deadline = new AbortController();
@@ -120,6 +120,16 @@ export function createAwsSecretsManagerSource(
       }
     },
   };
+}
+
+type SecretsManagerSdk = typeof import('@aws-sdk/client-secrets-manager');
+
+/** The SDK is CommonJS: bundled into an ES module, its exports arrive under `default`. */
+async function loadSdk(): Promise<SecretsManagerSdk> {
+  const mod = (await import('@aws-sdk/client-secrets-manager')) as SecretsManagerSdk & {
+    default?: SecretsManagerSdk;
+  };
+  return typeof mod.SecretsManagerClient === 'function' ? mod : (mod.default ?? mod);
 }
 
 /** `"prod/llm" in us-east-1` style, for messages: names only, never values. */
