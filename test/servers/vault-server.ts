@@ -759,6 +759,11 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
       if (!namespaces.has(name)) namespaces.set(name, newNamespace(name));
       return ok({ id: randomUUID(), path: `${name}/`, custom_metadata: {} });
     }
+    if (p === 'auth/token/revoke' && (method === 'POST' || method === 'PUT')) {
+      const t = tokens.get(String(body.token));
+      if (t && t.namespace === ns.name && !t.root) tokens.delete(t.id);
+      return { status: 204 };
+    }
     if (p === 'auth/token/create' && method === 'POST') {
       const policies = asStringList(body.policies);
       const ttlSec = parseDuration(body.ttl, 2_764_800);
