@@ -34,7 +34,8 @@ const define = {
   __KEYBROKER_COMMIT__: JSON.stringify(commit()),
 };
 const dist = path.join(root, 'dist');
-fs.rmSync(path.join(dist, 'lib'), { recursive: true, force: true });
+// Build beside, then swap in: tests running meanwhile never see a half-built dist/.
+const stage = fs.mkdtempSync(path.join(root, 'dist-build-'));
 fs.mkdirSync(dist, { recursive: true });
 // dist/ is CommonJS for the first stage; the second stage uses explicit .mjs files.
 fs.writeFileSync(path.join(dist, 'package.json'), '{ "type": "commonjs" }\n');
@@ -70,17 +71,17 @@ const common = {
 await esbuild.build({
   ...common,
   entryPoints: [path.join(root, 'src/entry.ts')],
-  outfile: path.join(dist, 'keybroker'),
+  outfile: path.join(stage, 'keybroker'),
   format: 'cjs',
   minify: true,
   banner: { js: '#!/usr/bin/env node' },
 });
-fs.chmodSync(path.join(dist, 'keybroker'), 0o755);
+fs.chmodSync(path.join(stage, 'keybroker'), 0o755);
 
 await esbuild.build({
   ...common,
   entryPoints: { main: path.join(root, 'src/main.ts') },
-  outdir: path.join(dist, 'lib'),
+  outdir: path.join(stage, 'lib'),
   outExtension: { '.js': '.mjs' },
   format: 'esm',
   splitting: true,
@@ -93,6 +94,12 @@ await esbuild.build({
   external: ['@napi-rs/keyring', '@napi-rs/keyring-*'],
   plugins: [unbuiltSources],
 });
+
+const old = path.join(stage, 'lib.old');
+if (fs.existsSync(path.join(dist, 'lib'))) fs.renameSync(path.join(dist, 'lib'), old);
+fs.renameSync(path.join(stage, 'lib'), path.join(dist, 'lib'));
+fs.renameSync(path.join(stage, 'keybroker'), path.join(dist, 'keybroker'));
+fs.rmSync(stage, { recursive: true, force: true });
 
 const size = (f) => `${(fs.statSync(f).size / 1024).toFixed(1)} KiB`;
 process.stderr.write(

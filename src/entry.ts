@@ -1,9 +1,10 @@
 /**
  * First stage. Claude Code runs this on every refresh, so the common case (a fresh cache
- * entry) is answered here with node:fs and node:crypto alone. Anything else, including every
+ * entry) is answered here with node:fs alone. Anything else, including every
  * error, is handed to the second stage (main.ts), which redoes the request properly and is the
  * only place that prints errors.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,8 +16,12 @@ import { appendAudit } from './output/audit.js';
 import { auditRecord } from './output/audit-record.js';
 import { cacheDir } from './platform/paths.js';
 import { callerId as detectCaller } from './platform/process-info.js';
+import { loadSeaMain } from './platform/sea.js';
 
-const startPerfMs = performance.now();
+// Not `performance`: its module costs milliseconds to load on the hit path.
+const startEpochMs = Date.now();
+/** When this process started, ms since epoch (concurrent siblings are not rejections). */
+const processStartMs = startEpochMs - process.uptime() * 1000;
 
 interface FastArgs {
   profile?: string;
@@ -64,7 +69,7 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
   const store = createFileStore({ dir: cacheDir(inputs), discardCorrupt: false });
   const entry = store.readSync(resolved.cacheKey);
   if (!entry) return undefined;
-  const caller = process.stdin.isTTY ? undefined : detectCaller(process.platform);
+  const caller = stdinIsInteractive() ? undefined : detectCaller(process.platform);
   const served = caller ? store.readServed(resolved.cacheKey, caller) : undefined;
   const fp = fingerprint(entry.token);
   const decision = decide({
@@ -78,7 +83,7 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
     minRefreshIntervalMs: resolved.cache.minRefreshIntervalMs,
     served,
     entryFingerprint: fp,
-    invocationStartMs: performance.timeOrigin,
+    invocationStartMs: processStartMs,
   });
   if (decision.action !== 'serve') return undefined;
   if (caller) {
@@ -93,7 +98,7 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
       resolved.audit.file,
       auditRecord({
         nowMs: Date.now(),
-        startedMs: performance.timeOrigin,
+        startedMs: processStartMs,
         profile: resolved.name,
         source: entry.source,
         user,
@@ -119,16 +124,44 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
   })}\n`;
 }
 
-type MainModule = { main: (argv: string[], o: { startMs: number }) => Promise<number> };
+type MainModule = { main: (argv: string[], o: { startEpochMs: number }) => Promise<number> };
 
-/** How the second stage is loaded; the release build replaces this for single executables. */
+/** Defined as true only by scripts/package.mjs, for the single executables. */
+declare const __KEYBROKER_SEA__: boolean | undefined;
+
+/** How the second stage is loaded: beside this file, or from the single executable's assets. */
 function loadMain(): Promise<MainModule> {
+  if (typeof __KEYBROKER_SEA__ === 'boolean' && __KEYBROKER_SEA__) {
+    return Promise.resolve().then(() => loadSeaMain<MainModule>());
+  }
   return import(pathToFileURL(path.join(__dirname, 'lib', 'main.mjs')).href) as Promise<MainModule>;
 }
 
-/** Exit once stdout is flushed (pipes are asynchronous on macOS). */
+/**
+ * A person at a terminal, not Claude Code (whose stdin is a socket): rejected-token detection
+ * is off for them. Not `process.stdin.isTTY`: creating process.stdin loads the stream and
+ * net modules, which costs the hit path more than all its own work.
+ */
+function stdinIsInteractive(): boolean {
+  if (process.platform === 'win32') return Boolean(process.stdin.isTTY);
+  try {
+    const st = fs.fstatSync(0);
+    return st.isCharacterDevice() && st.rdev !== fs.statSync('/dev/null').rdev;
+  } catch {
+    return false;
+  }
+}
+
+/** Exit once stdout is flushed. A direct write avoids loading the stream modules for the hit. */
 function finish(code: number, text = ''): void {
-  process.stdout.write(text, () => process.exit(code));
+  let rest = Buffer.from(text);
+  try {
+    while (rest.length > 0) rest = rest.subarray(fs.writeSync(1, rest));
+  } catch {
+    // EAGAIN on a non-blocking pipe: let the stream machinery finish the rest
+  }
+  if (rest.length === 0) process.exit(code);
+  process.stdout.write(rest, () => process.exit(code));
 }
 
 function run(): void {
@@ -144,10 +177,17 @@ function run(): void {
     return;
   }
   loadMain()
-    .then((m) => m.main(argv, { startMs: startPerfMs }))
+    .then((m) => m.main(argv, { startEpochMs }))
     .then(
       (code) => finish(code),
-      () => finish(1),
+      (e: unknown) => {
+        // Only a broken install gets here (main() itself never throws).
+        const what = e instanceof Error ? ((e as NodeJS.ErrnoException).code ?? e.name) : 'error';
+        process.stderr.write(
+          `keybroker: internal error: cannot load the second stage next to ${__filename}: ${what} (reinstall keybroker; if it persists, report it with the output of keybroker --version)\n`,
+        );
+        finish(1);
+      },
     );
 }
 

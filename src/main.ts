@@ -20,8 +20,8 @@ import { configError, ExitCode, formatErrorLine, isKeybrokerError } from './erro
 import { createLogger } from './output/logger.js';
 
 export interface MainOptions {
-  /** performance.now() when the process started, for --debug timings. */
-  startMs?: number;
+  /** Date.now() when the first stage started, for --debug timings. */
+  startEpochMs?: number;
 }
 
 const COMMANDS = [
@@ -123,7 +123,9 @@ export function buildParser(argv: string[], ctx: AppContext): Argv {
 /** Runs one invocation; resolves to the exit code. Never throws. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   const globals = quickGlobals(argv);
-  const ctx = createContext(globals, options.startMs);
+  const startMs =
+    options.startEpochMs === undefined ? undefined : performance.now() - (Date.now() - options.startEpochMs);
+  const ctx = createContext(globals, startMs);
   try {
     // --help / --version output goes to stdout only for those commands, never on the token path.
     const parser = buildParser(argv, ctx);

@@ -279,6 +279,7 @@ export async function getToken(
       refreshMarginMs: resolved.cache.refreshMarginMs,
     });
     log.debug(`fetching from ${source.describe()}`);
+    const fetchStartMs = ctx.now();
     try {
       const fetched = await source.getToken({
         signal: controller.signal,
@@ -292,10 +293,15 @@ export async function getToken(
       );
       log.addSecret(token);
       const now = ctx.now();
-      if (fetched.expiresAtMs !== undefined && fetched.expiresAtMs - now < params.ttlMs + params.marginMs) {
+      // Measured from when the fetch began, with a second of slack for expiries in whole
+      // seconds: a lifetime of exactly TTL + margin is allowed (contract §2).
+      if (
+        fetched.expiresAtMs !== undefined &&
+        fetched.expiresAtMs - fetchStartMs < params.ttlMs + params.marginMs - 1000
+      ) {
         throw configError(
           'ERR_TOKEN_LIFETIME_TOO_SHORT',
-          `${resolved.source.type} source of profile ${resolved.name}: the token is valid for ${Math.round((fetched.expiresAtMs - now) / 1000)} s, less than TTL + margin (${Math.round((params.ttlMs + params.marginMs) / 1000)} s)`,
+          `${resolved.source.type} source of profile ${resolved.name}: the token is valid for ${Math.round((fetched.expiresAtMs - fetchStartMs) / 1000)} s, less than TTL + margin (${Math.round((params.ttlMs + params.marginMs) / 1000)} s)`,
           {
             hint: `issue longer-lived tokens at the source or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; ${seeDocs('ERR_TOKEN_LIFETIME_TOO_SHORT')}`,
           },

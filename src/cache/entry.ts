@@ -1,5 +1,5 @@
 /** Parsing a cache entry defensively: anything unexpected means corrupt. */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../platform/sha256.js';
 import type { CacheEntry } from './types.js';
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -27,5 +27,5 @@ export function parseEntry(text: string, key: string): CacheEntry | undefined {
 
 /** First 12 hex digits of the token's SHA-256: how a token is named in logs and status. */
 export function fingerprint(token: string): string {
-  return createHash('sha256').update(token).digest('hex').slice(0, 12);
+  return sha256Hex(token).slice(0, 12);
 }

@@ -4,7 +4,6 @@
  * discarded. Synchronous fs underneath: the first stage reads through this on every hit.
  */
 
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { seeDocs, unsafeError } from '../errors.js';
@@ -14,6 +13,7 @@ import {
   ensurePrivateDir,
   writeFileAtomic,
 } from '../platform/safe-fs.js';
+import { sha256Hex } from '../platform/sha256.js';
 import { parseEntry } from './entry.js';
 import type { ServedRecord } from './policy.js';
 import type { CacheEntry, CacheStore } from './types.js';
@@ -39,9 +39,7 @@ export interface FileStore extends CacheStore {
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$/;
 
 function blobFile(name: string): string {
-  return SAFE_NAME.test(name)
-    ? `${name}.blob`
-    : `${createHash('sha256').update(name).digest('hex').slice(0, 32)}.blob`;
+  return SAFE_NAME.test(name) ? `${name}.blob` : `${sha256Hex(name).slice(0, 32)}.blob`;
 }
 
 function isMissing(e: unknown): boolean {
@@ -175,7 +173,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     },
     writeServed(key, callerId, record) {
       ensureDir();
-      writeFileAtomic(servedPath(key, callerId), JSON.stringify(record));
+      writeFileAtomic(servedPath(key, callerId), JSON.stringify(record), 0o600, false);
     },
   };
   return store;

@@ -5,11 +5,11 @@
  * for the deadline.
  */
 
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { seeDocs, unreachableError } from '../errors.js';
 import { isAlive, selfStart } from '../platform/process-info.js';
+import { uniqueSuffix } from '../platform/safe-fs.js';
 
 export interface LockOptions {
   dir: string;
@@ -57,7 +57,7 @@ function readLock(file: string): { content?: LockContent; mtimeMs: number } | un
 
 /** Break a stale lock without removing a fresh one that replaced it meanwhile. */
 function breakLock(file: string, judged: LockContent | undefined): void {
-  const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const aside = `${file}.stale-${process.pid}-${uniqueSuffix()}`;
   try {
     fs.renameSync(file, aside);
   } catch {
@@ -84,7 +84,7 @@ export async function acquireLock(options: LockOptions): Promise<Lock> {
   const mine: LockContent = {
     pid: process.pid,
     start: selfStart(),
-    nonce: randomBytes(8).toString('hex'),
+    nonce: `${process.pid}-${uniqueSuffix()}`,
     createdAtMs: options.now(),
   };
   const began = options.now();

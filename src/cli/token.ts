@@ -52,7 +52,7 @@ export function renderToken(result: TokenResult, json: boolean): string {
 }
 
 async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
-  const startedMs = performance.timeOrigin;
+  const startedMs = Date.now() - process.uptime() * 1000;
   const { resolved } = resolveForCommand(ctx);
   const noCache = args.cache === false;
   const callerId = noCache || ctx.stdinIsTTY ? undefined : detectCaller(ctx.platform);

@@ -4,7 +4,6 @@
  * Windows has no cheap equivalent here, so a caller there is its pid alone.
  */
 
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 export interface ProcInfo {
@@ -59,6 +58,10 @@ function linuxProc(pid: number): ProcInfo | undefined {
 
 function psProc(pid: number): ProcInfo | undefined {
   try {
+    // Loaded only here: node:child_process costs tens of ms to load, too much for the hit path.
+    const { execFileSync } = process.getBuiltinModule(
+      'node:child_process',
+    ) as typeof import('node:child_process');
     const out = execFileSync('ps', ['-o', 'ppid=,lstart=,comm=', '-p', String(pid)], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],

@@ -3,10 +3,16 @@
  * these run on the cache-hit path, where a few syscalls beat the promise machinery.
  */
 
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { seeDocs, unsafeError } from '../errors.js';
+
+let counter = 0;
+/** Unique enough for a temporary file name created with O_EXCL (no node:crypto on the hit path). */
+export function uniqueSuffix(): string {
+  counter++;
+  return `${Date.now().toString(36)}${counter.toString(36)}${Math.floor(Math.random() * 0xffffffff).toString(36)}`;
+}
 
 const isPosix = process.platform !== 'win32';
 const myUid = () => (typeof process.getuid === 'function' ? process.getuid() : -1);
@@ -71,19 +77,17 @@ export function ensurePrivateDir(dir: string): void {
 
 /**
  * Writes a file whole: a temporary file beside it (0600, O_EXCL), fsync'd, then renamed over
- * the target. A reader sees the old content or the new, never half of either.
+ * the target. A reader sees the old content or the new, never half of either. `durable: false`
+ * skips the fsync for records whose loss after a power cut costs nothing (served records).
  */
-export function writeFileAtomic(target: string, data: string | Buffer, mode = 0o600): void {
+export function writeFileAtomic(target: string, data: string | Buffer, mode = 0o600, durable = true): void {
   const dir = path.dirname(target);
-  const tmp = path.join(
-    dir,
-    `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
-  );
+  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${uniqueSuffix()}.tmp`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', mode);
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, target);
