@@ -311,8 +311,8 @@ export function locateJsonError(s: string): { offset: number; expected: string }
 /**
  * Objects merge key by key (later wins), arrays and scalars are replaced. Two exceptions keep
  * a merged result meaningful: a `signingKey` is one of file/env/keychain, so it is replaced
- * whole; and objects that name a different `type` (a source) or `method` (a Vault auth) are
- * different things, so the later one replaces the earlier.
+ * whole; and a `source` of another `type`, or a Vault `auth` of another `method`, is a
+ * different thing, so the later one replaces the earlier.
  */
 export function mergeObjects(
   base: Record<string, unknown>,
@@ -322,7 +322,7 @@ export function mergeObjects(
   for (const [k, v] of Object.entries(base)) setOwn(out, k, v);
   for (const [k, v] of Object.entries(over)) {
     const prev = Object.hasOwn(out, k) ? out[k] : undefined;
-    if (isObject(prev) && isObject(v) && k !== 'signingKey' && sameKind(prev, v)) {
+    if (isObject(prev) && isObject(v) && k !== 'signingKey' && sameKind(k, prev, v)) {
       setOwn(out, k, mergeObjects(prev, v));
     } else {
       setOwn(out, k, v);
@@ -331,11 +331,11 @@ export function mergeObjects(
   return out;
 }
 
-function sameKind(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  for (const d of ['type', 'method']) {
-    if (typeof a[d] === 'string' && typeof b[d] === 'string' && a[d] !== b[d]) return false;
-  }
-  return true;
+const DISCRIMINATORS: Record<string, string> = { source: 'type', auth: 'method' };
+
+function sameKind(key: string, a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const d = Object.hasOwn(DISCRIMINATORS, key) ? DISCRIMINATORS[key]! : undefined;
+  return d === undefined || typeof a[d] !== 'string' || typeof b[d] !== 'string' || a[d] === b[d];
 }
 
 function recordOrigins(

@@ -93,20 +93,24 @@ describe('layers', () => {
   it('replaces a source of another type, a Vault auth of another method and a signingKey whole', () => {
     const merged = mergeObjects(
       {
-        a: vault({ auth: { method: 'approle', roleId: 'r', secretIdFile: '/s' } }),
-        b: { type: 'jwt', signingKey: { file: '/k.pem' }, issuer: 'i' },
+        a: { source: vault({ auth: { method: 'approle', roleId: 'r', secretIdFile: '/s' } }) },
+        b: { source: { type: 'jwt', signingKey: { file: '/k.pem' }, issuer: 'i' } },
       },
       {
-        a: { auth: { method: 'kubernetes', role: 'k' } },
-        b: { signingKey: { env: 'KEY' } },
+        a: { source: { auth: { method: 'kubernetes', role: 'k' } } },
+        b: { source: { signingKey: { env: 'KEY' } } },
       },
     );
     expect(merged).toEqual({
-      a: vault({ auth: { method: 'kubernetes', role: 'k' } }),
-      b: { type: 'jwt', signingKey: { env: 'KEY' }, issuer: 'i' },
+      a: { source: vault({ auth: { method: 'kubernetes', role: 'k' } }) },
+      b: { source: { type: 'jwt', signingKey: { env: 'KEY' }, issuer: 'i' } },
     });
-    expect(mergeObjects({ s: vault() }, { s: { type: 'keychain', service: 'x' } })).toEqual({
-      s: { type: 'keychain', service: 'x' },
+    expect(mergeObjects({ source: vault() }, { source: { type: 'keychain', service: 'x' } })).toEqual({
+      source: { type: 'keychain', service: 'x' },
+    });
+    // Elsewhere a "type" key is just data: custom claims still merge key by key.
+    expect(mergeObjects({ claims: { type: 'human', a: 1 } }, { claims: { type: 'bot' } })).toEqual({
+      claims: { type: 'bot', a: 1 },
     });
   });
 
