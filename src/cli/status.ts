@@ -1,10 +1,208 @@
+/**
+ * `keybroker status [--json]`: per profile, the source (described without secrets), the TTL
+ * and where it came from, and the cache entry (fingerprint, fetched, expires, next refresh).
+ * Never a token. Looks at the profiles as Claude Code would run them: its settings' env
+ * blocks (the TTL variable) apply.
+ */
+import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
+import { fingerprint } from '../cache/entry.js';
+import { nextRefreshMs, type PolicyParams, usableUntilMs } from '../cache/policy.js';
+import type { CacheEntry } from '../cache/types.js';
+import {
+  type ConfigInputs,
+  isObject,
+  loadConfig,
+  resolveProfile,
+  selectProfileName,
+} from '../config/load.js';
+import type { ResolvedProfile } from '../config/types.js';
 import type { AppContext } from '../context.js';
-import { internalError } from '../errors.js';
+import { isKeybrokerError } from '../errors.js';
+import { cacheDir } from '../platform/paths.js';
 
-// Placeholder until the owning issue lands; registered so --help lists the command.
-export function register(y: Argv, _ctx: AppContext): Argv {
-  return y.command('status', 'status (not built yet)', {}, () => {
-    throw internalError('ERR_NOT_BUILT', 'status: not built yet');
+export interface ProfileStatus {
+  name: string;
+  selected: boolean;
+  source?: { type: string; description: string };
+  ttlMs?: number;
+  /** Where the TTL came from: `CLAUDE_CODE_API_KEY_HELPER_TTL_MS (…/settings.json)`, `profile ttlMs`, `default`. */
+  ttlFrom?: string;
+  cache?: {
+    storage: string;
+    key: string;
+    entry?: {
+      fingerprint: string;
+      fetchedAt: string;
+      /** The token's own expiry; absent for stored secrets. */
+      expiresAt?: string;
+      /** Printed until then (TTL + margin before its expiry, or TTL after fetching). */
+      usableUntil: string;
+      nextRefreshAt: string;
+      state: 'fresh' | 'refresh-due' | 'expired';
+    };
+  };
+  error?: { code: string; message: string; hint?: string };
+}
+
+export function register(y: Argv, ctx: AppContext): Argv {
+  return y.command(
+    'status',
+    'show each profile: source, TTL and cache entry (never a token)',
+    (yy) =>
+      yy.option('json', { type: 'boolean', default: false, describe: 'one JSON object instead of text' }),
+    async (argv) => {
+      const profiles = await collectStatus(ctx);
+      ctx.stdout(argv.json ? `${JSON.stringify({ profiles }, null, 2)}\n` : renderStatus(profiles));
+    },
+  );
+}
+
+export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
+  const { readAllSettings } = await import('../doctor/claude-settings.js');
+  const { claudeRunEnv } = await import('../doctor/run.js');
+  const settings = readAllSettings({
+    env: ctx.env,
+    platform: ctx.platform,
+    homeDir: ctx.homeDir,
+    cwd: ctx.cwd,
   });
+  const env = claudeRunEnv(settings, ctx.env);
+  const inputs: ConfigInputs = {
+    env,
+    platform: ctx.platform,
+    homeDir: ctx.homeDir,
+    userName: ctx.userName,
+    hostName: ctx.hostName,
+    ...(ctx.globals.config ? { configFlag: ctx.globals.config } : {}),
+    ...(ctx.globals.profile ? { profileFlag: ctx.globals.profile } : {}),
+  };
+  const loaded = loadConfig(inputs);
+  const { validateConfig } = await import('../config/validate.js');
+  validateConfig(loaded);
+  const selected = selectProfileName(loaded, inputs);
+  const all = isObject(loaded.merged.profiles) ? Object.keys(loaded.merged.profiles) : [];
+  const names = ctx.globals.profile ? [ctx.globals.profile] : all.length > 0 ? all : [selected];
+  const out: ProfileStatus[] = [];
+  for (const name of names) {
+    const st: ProfileStatus = { name, selected: name === selected };
+    try {
+      const resolved = resolveProfile(loaded, { ...inputs, profileFlag: name });
+      st.ttlMs = resolved.ttlMs;
+      st.ttlFrom = ttlFrom(resolved, settings, ctx.env);
+      st.source = { type: resolved.source.type, description: await describe(ctx, resolved, env) };
+      st.cache = await cacheStatus(ctx, resolved, env);
+    } catch (e) {
+      st.error = isKeybrokerError(e)
+        ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) }
+        : { code: 'ERR_INTERNAL', message: e instanceof Error ? e.name : 'error' };
+    }
+    out.push(st);
+  }
+  return out;
+}
+
+function ttlFrom(
+  resolved: ResolvedProfile,
+  settings: import('../doctor/claude-settings.js').SettingsFile[],
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  if (resolved.ttlOrigin === 'profile') return 'profile ttlMs';
+  if (resolved.ttlOrigin === 'default') return 'default';
+  for (const f of settings) {
+    const block = f.data?.env;
+    if (isObject(block) && block.CLAUDE_CODE_API_KEY_HELPER_TTL_MS !== undefined) {
+      return `CLAUDE_CODE_API_KEY_HELPER_TTL_MS in ${f.path}`;
+    }
+  }
+  return env.CLAUDE_CODE_API_KEY_HELPER_TTL_MS !== undefined
+    ? 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS in the environment'
+    : 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS';
+}
+
+async function describe(
+  ctx: AppContext,
+  resolved: ResolvedProfile,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string> {
+  const { createSource } = await import('../sources/index.js');
+  const source = await createSource(resolved.source, {
+    logger: ctx.logger,
+    memo: { get: async () => undefined, set: async () => {}, delete: async () => {} },
+    env,
+    homeDir: ctx.homeDir,
+    ttlMs: resolved.ttlMs,
+    refreshMarginMs: resolved.cache.refreshMarginMs,
+  });
+  return source.describe();
+}
+
+async function cacheStatus(
+  ctx: AppContext,
+  resolved: ResolvedProfile,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<NonNullable<ProfileStatus['cache']>> {
+  const storage = resolved.cache.storage;
+  const base = { storage, key: resolved.cacheKey };
+  if (storage === 'none') return base;
+  let entry: CacheEntry | undefined;
+  if (storage === 'file') {
+    const dir = cacheDir({ env, platform: ctx.platform, homeDir: ctx.homeDir });
+    // Status never creates the cache directory.
+    if (!fs.existsSync(dir)) return base;
+    const { createFileStore } = await import('../cache/file-store.js');
+    entry = await createFileStore({ dir }).read(resolved.cacheKey);
+  } else {
+    const { createKeychainStore } = await import('../cache/keychain-store.js');
+    const store = await createKeychainStore({ env, platform: ctx.platform, timeoutMs: 2000 });
+    entry = await store.read(resolved.cacheKey);
+  }
+  if (!entry) return base;
+  const params: PolicyParams = {
+    ttlMs: resolved.ttlMs,
+    marginMs: resolved.cache.refreshMarginMs,
+    staleIfErrorMs: resolved.cache.staleIfErrorMs,
+  };
+  const now = ctx.now();
+  const until = usableUntilMs(entry, params);
+  const next = nextRefreshMs(entry, params);
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    ...base,
+    entry: {
+      fingerprint: fingerprint(entry.token),
+      fetchedAt: iso(entry.fetchedAtMs),
+      ...(entry.expiresAtMs !== undefined ? { expiresAt: iso(entry.expiresAtMs) } : {}),
+      usableUntil: iso(until),
+      nextRefreshAt: iso(next),
+      state: now >= until ? 'expired' : now >= next ? 'refresh-due' : 'fresh',
+    },
+  };
+}
+
+export function renderStatus(profiles: ProfileStatus[]): string {
+  const lines: string[] = [];
+  for (const p of profiles) {
+    lines.push(`profile ${p.name}${p.selected ? ' (selected)' : ''}`);
+    if (p.error) {
+      lines.push(`  error:  ${p.error.message}${p.error.hint ? ` (${p.error.hint})` : ''}`);
+      continue;
+    }
+    lines.push(`  source: ${p.source?.description}`);
+    lines.push(`  ttl:    ${p.ttlMs} ms (${p.ttlFrom})`);
+    const c = p.cache;
+    if (!c || c.storage === 'none') {
+      lines.push('  cache:  off (cache.storage "none")');
+    } else if (!c.entry) {
+      lines.push(`  cache:  ${c.storage}, no entry (the next call fetches a token)`);
+    } else {
+      const e = c.entry;
+      lines.push(`  cache:  ${c.storage}, entry ${e.fingerprint} (${e.state})`);
+      lines.push(`    fetched:      ${e.fetchedAt}`);
+      lines.push(`    expires:      ${e.expiresAt ?? 'no own expiry'}`);
+      lines.push(`    usable until: ${e.usableUntil}`);
+      lines.push(`    next refresh: ${e.state === 'expired' ? 'on the next call' : e.nextRefreshAt}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }
