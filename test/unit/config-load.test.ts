@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, locateJsonError, mergeObjects } from '../../src/config/load.js';
 import { type ConfigFixture, failure, makeConfigFixture } from './config-fixture.js';
@@ -260,5 +261,39 @@ describe('locateJsonError', () => {
   ])('%j fails at %i', (text, offset, expected) => {
     expect(() => JSON.parse(text)).toThrow();
     expect(locateJsonError(text)).toEqual({ offset, expected });
+  });
+});
+
+describe('locateJsonError agrees with JSON.parse', () => {
+  const parses = (s: string) => {
+    try {
+      JSON.parse(s);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const NO_ERROR = 'unknown syntax error';
+
+  it('finds no error in valid JSON and one in every mutation JSON.parse refuses', () => {
+    const mutated = fc
+      .tuple(
+        fc.json(),
+        fc.nat(),
+        fc.constantFrom('', ',', '}', ']', '"', ':', '\\', 'x', '\n', '0', '-', '{', '['),
+        fc.nat(3),
+      )
+      .map(([text, at, insert, remove]) => {
+        const i = at % (text.length + 1);
+        return text.slice(0, i) + insert + text.slice(i + remove);
+      });
+    fc.assert(
+      fc.property(fc.oneof(fc.json(), mutated, fc.string()), (text) => {
+        const found = locateJsonError(text);
+        expect(found.expected === NO_ERROR).toBe(parses(text));
+        expect(found.offset).toBeLessThanOrEqual(text.length);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
