@@ -488,12 +488,13 @@ export interface DbusConnection {
  */
 export async function connectSessionBus(
   env: Readonly<Record<string, string | undefined>>,
+  signal?: AbortSignal,
 ): Promise<DbusConnection> {
   const paths = sessionBusPaths(env);
   let lastError: unknown;
   for (const p of paths) {
     try {
-      return await connectPath(p);
+      return await connectPath(p, signal);
     } catch (e) {
       lastError = e;
     }
@@ -501,9 +502,11 @@ export async function connectSessionBus(
   throw lastError;
 }
 
-function connectPath(socketPath: string): Promise<DbusConnection> {
+function connectPath(socketPath: string, signal?: AbortSignal): Promise<DbusConnection> {
   return new Promise((resolve, reject) => {
     const socket = net.createConnection({ path: socketPath });
+    // Never keeps the process alive by itself: callers hold a deadline timer while they wait.
+    socket.unref();
     let buffered: Buffer = Buffer.alloc(0);
     let authenticated = false;
     let closed = false;
@@ -541,6 +544,11 @@ function connectPath(socketPath: string): Promise<DbusConnection> {
       },
     };
 
+    if (signal) {
+      const onAbort = () => fail(new DbusError('local.Aborted', `session bus at ${shown}: gave up waiting`));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
     socket.on('error', (e: NodeJS.ErrnoException) => {
       fail(
         new DbusError(`local.${e.code ?? 'SocketError'}`, `session bus at ${shown}: ${e.code ?? e.message}`),

@@ -86,8 +86,11 @@ interface Session {
   sessionPath: string;
 }
 
-async function openSession(env: Readonly<Record<string, string | undefined>>): Promise<Session> {
-  const conn = await connectSessionBus(env);
+async function openSession(
+  env: Readonly<Record<string, string | undefined>>,
+  signal: AbortSignal,
+): Promise<Session> {
+  const conn = await connectSessionBus(env, signal);
   try {
     const [, sessionPath] = await conn.call({
       destination: BUS_NAME,
@@ -112,16 +115,21 @@ export async function openSecretServiceKeyring(opts: {
 }): Promise<Keyring> {
   const { env, timeoutMs } = opts;
   let session: Promise<Session> | undefined;
+  let opening: AbortController | undefined;
   const drop = () => {
     const s = session;
     session = undefined;
+    opening?.abort();
     s?.then(
       (x) => x.conn.close(),
       () => {},
     );
   };
   const getSession = () => {
-    session ??= openSession(env);
+    if (!session) {
+      opening = new AbortController();
+      session = openSession(env, opening.signal);
+    }
     return session;
   };
   /** One bounded operation; a timeout or transport failure drops the connection. */

@@ -3,8 +3,10 @@
  * against a real Secret Service: `keychain set|delete`, the keychain source, a JWT signing key
  * kept in the keychain, `cache.storage: "keychain"`, and an absent keyring daemon.
  */
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { jwtVerify } from 'jose';
@@ -86,6 +88,33 @@ describe.skipIf(suite.skip)(suite.title, () => {
       );
       expect((await ss.secretTool(['lookup', 'service', 'cli-user', 'account', USER])).stdout).toBe(
         'tok-user',
+      );
+    });
+
+    it('set on a terminal asks with a prompt that does not echo the value', async () => {
+      // `script` gives keybroker a pseudo-terminal; we type only once the prompt is shown.
+      const command = [shq(BIN), 'keychain', 'set', '--service', 'cli-tty', '--account', 'amy'].join(' ');
+      const child = spawn('script', ['-qec', command, '/dev/null'], {
+        env: { ...sb.env, ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let screen = '';
+      let typed = false;
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        screen += d;
+        if (!typed && screen.includes('(input hidden): ')) {
+          typed = true;
+          child.stdin.write('typed-secret\r');
+        }
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code).toBe(0);
+      expect(screen).toBe(
+        'keybroker: value for service=cli-tty account=amy (input hidden): \r\n' +
+          'keybroker: stored keychain item service=cli-tty account=amy (secret-service)\r\n',
+      );
+      expect((await ss.secretTool(['lookup', 'service', 'cli-tty', 'account', 'amy'])).stdout).toBe(
+        'typed-secret',
       );
     });
 
@@ -255,6 +284,36 @@ describe.skipIf(suite.skip)(`${suite.title}: keyring daemon absent`, () => {
     expect(r.stderr).toBe(
       `keybroker: keychain (Secret Service): no session bus (DBUS_SESSION_BUS_ADDRESS is unset) ${UNAVAILABLE_HINT}\n`,
     );
+  });
+
+  it('a session bus that never answers: exit 3 within the profile timeout, no hang', async () => {
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((s) => sockets.push(s));
+    const socketPath = path.join(sb.dir, 'mute-bus');
+    await new Promise<void>((r) => server.listen(socketPath, r));
+    try {
+      sb.writeConfig({
+        profiles: {
+          default: { timeoutMs: 1000, source: { type: 'keychain', service: 'mute', account: 'eve' } },
+        },
+      });
+      const r = await runKeybroker([], sb, {
+        env: { DBUS_SESSION_BUS_ADDRESS: `unix:path=${socketPath}` },
+        killAfterMs: 20_000,
+      });
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(3);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^keybroker: keychain \\(Secret Service\\): no answer within \\d+ ms ${UNAVAILABLE_HINT.replace(/[()\\[\]$.^*+?|{}]/g, '\\$&')}\n$`,
+        ),
+      );
+      expect(sockets.length).toBeGreaterThan(0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
   });
 
   it('keychain set is exit 3 and stores nothing anywhere', async () => {
