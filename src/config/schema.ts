@@ -151,7 +151,10 @@ const jwtSource = obj(
     claims: {
       type: 'object',
       description: `custom claims (default {"user": "\${user}"}); registered claims cannot be overwritten`,
-      propertyNames: { not: { enum: REGISTERED_CLAIMS } },
+      propertyNames: {
+        description: 'registered claims come from issuer, audience, subject and lifetimeSec',
+        not: { enum: REGISTERED_CLAIMS },
+      },
     },
     notBeforeSkewSec: int('iat and nbf are set this far in the past (default 30)', 0, { maximum: 3600 }),
   },
@@ -248,7 +251,11 @@ export const CONFIG_SCHEMA: Schema = obj(
     profiles: {
       type: 'object',
       description: 'profiles by name',
-      propertyNames: { pattern: PROFILE_NAME_PATTERN },
+      propertyNames: {
+        description:
+          "a profile name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        pattern: PROFILE_NAME_PATTERN,
+      },
       additionalProperties: profile,
     },
   },

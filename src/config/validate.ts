@@ -210,10 +210,13 @@ function validateObject(
     const at = `${pointer}/${pointerKey(k)}`;
     const names = schema.propertyNames;
     if (names?.pattern !== undefined && !regex(names.pattern).test(k)) {
-      return { pointer: at, message: `key must match ${names.pattern}` };
+      return withDescription({ pointer: at, message: `key must match ${names.pattern}` }, names);
     }
     if (names?.not?.enum?.includes(k)) {
-      return { pointer: at, message: `key cannot be set here (reserved: ${names.not.enum.join(', ')})` };
+      return withDescription(
+        { pointer: at, message: `key cannot be set here (reserved: ${names.not.enum.join(', ')})` },
+        names,
+      );
     }
     const sub = schema.properties && Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
     if (sub) {
@@ -231,6 +234,10 @@ function validateObject(
     }
   }
   return undefined;
+}
+
+function withDescription(issue: Issue, schema: Schema): Issue {
+  return schema.description ? { ...issue, hint: schema.description } : issue;
 }
 
 /** The key whose `const` tells the branches apart (`type`, `method`), if there is one. */

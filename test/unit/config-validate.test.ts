@@ -180,7 +180,7 @@ describe('validateConfig', () => {
     [
       { profiles: { 'bad name': { source: { type: 'jwt' } } } },
       '/profiles/bad name: key must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
-      '',
+      "a profile name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; ",
     ],
     [
       { defaultProfile: '-x' },
@@ -235,7 +235,7 @@ describe('validateConfig', () => {
     [
       { profiles: { default: { source: { type: 'jwt', claims: { iss: 'me' } } } } },
       '/profiles/default/source/claims/iss: key cannot be set here (reserved: iss, sub, aud, exp, nbf, iat, jti)',
-      '',
+      'registered claims come from issuer, audience, subject and lifetimeSec; ',
     ],
     [
       { profiles: { default: { source: { type: 'vault', path: 'p', field: 'f', address: 'vault:8200' } } } },
