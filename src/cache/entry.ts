@@ -1,8 +1,12 @@
 /** Parsing a cache entry defensively: anything unexpected means corrupt. */
+import { MAX_TOKEN_CHARS } from '../broker/token-value.js';
 import { sha256Hex } from '../platform/sha256.js';
 import type { CacheEntry } from './types.js';
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** What the token path may print (contract §1): the first stage prints an entry's token as is. */
+const PRINTABLE_TOKEN = /^[\x21-\x7e]+$/;
+const isMetaValue = (v: unknown) => typeof v === 'string' || typeof v === 'boolean' || isNum(v);
 
 export function parseEntry(text: string, key: string): CacheEntry | undefined {
   let o: unknown;
@@ -15,13 +19,16 @@ export function parseEntry(text: string, key: string): CacheEntry | undefined {
   const e = o as Record<string, unknown>;
   if (e.v !== 1 || e.key !== key || typeof e.profile !== 'string' || typeof e.source !== 'string')
     return undefined;
-  if (typeof e.token !== 'string' || e.token.length === 0 || !isNum(e.fetchedAtMs)) return undefined;
+  if (typeof e.token !== 'string' || !isNum(e.fetchedAtMs)) return undefined;
+  if (e.token.length > MAX_TOKEN_CHARS || !PRINTABLE_TOKEN.test(e.token)) return undefined;
   for (const k of ['expiresAtMs', 'forcedAtMs', 'backoffUntilMs', 'failures'] as const) {
     if (e[k] !== undefined && !isNum(e[k])) return undefined;
   }
   if (e.jti !== undefined && typeof e.jti !== 'string') return undefined;
-  if (e.meta !== undefined && (typeof e.meta !== 'object' || e.meta === null || Array.isArray(e.meta)))
-    return undefined;
+  if (e.meta !== undefined) {
+    if (typeof e.meta !== 'object' || e.meta === null || Array.isArray(e.meta)) return undefined;
+    if (!Object.values(e.meta).every(isMetaValue)) return undefined;
+  }
   return e as unknown as CacheEntry;
 }
 
