@@ -346,3 +346,37 @@ describe.skipIf(suite.skip)(`${suite.title}: keyring daemon absent`, () => {
     expect(filesHolding(a.stdout.trim())).toEqual([]);
   });
 });
+
+describe.skipIf(suite.skip)(`${suite.title}: locked keyring`, () => {
+  let ss: SecretServiceSession;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    ss = await startSecretService();
+    env = { DBUS_SESSION_BUS_ADDRESS: ss.address };
+    await ss.secretTool(['store', '--label=Token', 'service', 'locked-src', 'account', 'fay'], 'tok-locked');
+    const r = await ss.dbusSend([
+      '--print-reply',
+      '--dest=org.freedesktop.secrets',
+      '/org/freedesktop/secrets',
+      'org.freedesktop.Secret.Service.Lock',
+      'array:objpath:/org/freedesktop/secrets/collection/login',
+    ]);
+    if (r.code !== 0) throw new Error(`could not lock the test keyring: ${r.stderr}`);
+  });
+  afterAll(async () => {
+    await ss?.stop();
+  });
+
+  it('the keychain source is exit 3 with how to unlock it, and never prompts', async () => {
+    sb.writeConfig(keychainProfile('locked-src', { account: 'fay' }));
+    const r = await runKeybroker([], sb, { env });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'keybroker: keychain (Secret Service): the item service=locked-src account=fay is locked (unlock it (log in to the desktop session, open "Passwords and Keys", or run `gnome-keyring-daemon --replace --unlock` and type the password), or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_locked)\n',
+    );
+    // Still locked: nothing unlocked it behind our back.
+    const search = await ss.secretTool(['search', 'service', 'locked-src']);
+    expect(search.stdout).not.toContain('tok-locked');
+  });
+});
