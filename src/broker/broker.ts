@@ -23,6 +23,8 @@ import { createSource } from '../sources/index.js';
 import type { SourceMemo } from '../sources/types.js';
 import { checkTokenValue } from './token-value.js';
 
+const SERVED_RECORD_MAX_AGE_MS = 24 * 3600_000;
+
 export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'refresh' | 'rejected';
 
 export interface TokenOptions {
@@ -231,9 +233,13 @@ export async function getToken(
       });
       if (lock?.recovered) log.debug('recovered a lock left by a killed run');
       if (lock && lock.waitedMs > 0) {
-        // Someone else may have fetched while we waited.
+        // Someone else may have fetched while we waited. With --refresh or a rejected token,
+        // only a token fetched since this run began will do.
         const again = await readEntry();
-        if (again && (!entry || again.fetchedAtMs !== entry.fetchedAtMs || again.token !== entry.token)) {
+        const mustBeNew = options.refresh || decision.action === 'force';
+        const changed =
+          again && (!entry || again.fetchedAtMs !== entry.fetchedAtMs || again.token !== entry.token);
+        if (again && changed && (!mustBeNew || again.fetchedAtMs >= options.invocationStartMs)) {
           const d = decide({
             entry: again,
             nowMs: ctx.now(),
@@ -324,6 +330,14 @@ export async function getToken(
             : {}),
       };
       await writeEntry(fresh);
+      // One served record per Claude Code process ever served: forget those idle for a day.
+      if (files) {
+        try {
+          files.pruneServed(key, now - SERVED_RECORD_MAX_AGE_MS);
+        } catch {
+          // housekeeping only
+        }
+      }
       log.debug(
         `fetched token ${fingerprint(token)}${fresh.expiresAtMs ? ` expiring ${new Date(fresh.expiresAtMs).toISOString()}` : ''}`,
       );

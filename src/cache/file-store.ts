@@ -34,6 +34,8 @@ export interface FileStore extends CacheStore {
   readSync(key: string): CacheEntry | undefined;
   readServed(key: string, callerId: string): ServedRecord | undefined;
   writeServed(key: string, callerId: string, record: ServedRecord): void;
+  /** Removes served records (one per Claude Code process ever served) last written before `beforeMs`. */
+  pruneServed(key: string, beforeMs: number): number;
 }
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$/;
@@ -170,6 +172,23 @@ export function createFileStore(options: FileStoreOptions): FileStore {
         if ((e as { exitCode?: number }).exitCode === 6) throw e;
         return undefined;
       }
+    },
+    pruneServed(key, beforeMs) {
+      let removed = 0;
+      const prefix = `${key}.served-`;
+      for (const name of fs.readdirSync(dir)) {
+        if (!name.startsWith(prefix)) continue;
+        try {
+          const file = path.join(dir, name);
+          if (fs.lstatSync(file).mtimeMs < beforeMs) {
+            fs.unlinkSync(file);
+            removed++;
+          }
+        } catch {
+          // raced with another run's prune
+        }
+      }
+      return removed;
     },
     writeServed(key, callerId, record) {
       ensureDir();

@@ -161,6 +161,12 @@ describe('token path', () => {
     expect(readAudit(sb).map((x) => x.cache)).toEqual(['miss', 'refresh', 'hit']);
   });
 
+  it('regression: --refresh never hands back the entry it was told to skip', async () => {
+    const outs = [(await runKeybroker([], sb)).stdout];
+    for (let i = 0; i < 3; i++) outs.push((await runKeybroker(['--refresh'], sb)).stdout);
+    expect(new Set(outs).size).toBe(4);
+  });
+
   it('a malformed TTL variable is a warning, not a failure', async () => {
     const r = await runKeybroker([], sb, { env: { CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '5m' } });
     expect(r.code).toBe(0);

@@ -1,0 +1,71 @@
+import * as fs from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeJwtKey } from '../helpers/jwt-profile.js';
+import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
+
+let sb: Sandbox;
+beforeEach(() => {
+  sb = makeSandbox();
+  const key = writeJwtKey(sb);
+  const source = { type: 'jwt', signingKey: { file: key } };
+  sb.writeConfig({ profiles: { default: { source }, 'default-b': { source } } });
+});
+afterEach(() => sb.cleanup());
+
+const files = () => fs.readdirSync(sb.cacheDir).sort();
+
+describe('cache clear', () => {
+  it('removes one profile’s entry, lock and served records, and leaves other profiles alone', async () => {
+    await runKeybroker([], sb, { caller: 'shared' });
+    await runKeybroker(['--profile', 'default-b'], sb);
+    fs.writeFileSync(`${sb.cacheDir}/${files()[0]!.replace(/\.json$|\.served-.*$/, '')}.lock`, '{}');
+    const before = files();
+    expect(before.filter((f) => f.startsWith('default-b-'))).toHaveLength(2);
+    const r = await runKeybroker(['cache', 'clear'], sb);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const gone = before.length - files().length;
+    expect(gone).toBe(3);
+    expect(r.stdout).toBe(`removed 3 cache files for profile default in ${sb.cacheDir}\n`);
+    expect(files().every((f) => f.startsWith('default-b-'))).toBe(true);
+  });
+
+  it('--all removes everything keybroker wrote and works with a broken config', async () => {
+    await runKeybroker([], sb);
+    await runKeybroker(['--profile', 'default-b'], sb);
+    fs.writeFileSync(sb.configPath, '{ not json');
+    const r = await runKeybroker(['cache', 'clear', '--all'], sb);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`removed 4 cache files for all profiles in ${sb.cacheDir}\n`);
+    expect(files()).toEqual([]);
+  });
+
+  it('--all with --profile is a usage error (exit 2)', async () => {
+    const r = await runKeybroker(['cache', 'clear', '--all', '--profile', 'default'], sb);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'keybroker: cache clear: --all and --profile exclude each other (give one of them)\n',
+    );
+  });
+
+  it('after clearing, the next run fetches anew', async () => {
+    const a = await runKeybroker([], sb);
+    await runKeybroker(['cache', 'clear'], sb);
+    const b = await runKeybroker([], sb);
+    expect(b.code).toBe(0);
+    expect(b.stdout).not.toBe(a.stdout);
+  });
+});
+
+describe('served records', () => {
+  it('records idle for a day are pruned when the entry is next fetched', async () => {
+    await runKeybroker([], sb);
+    const served = files().filter((f) => f.includes('.served-'));
+    expect(served).toHaveLength(1);
+    const old = new Date(Date.now() - 25 * 3600_000);
+    fs.utimesSync(`${sb.cacheDir}/${served[0]}`, old, old);
+    await runKeybroker(['--refresh'], sb);
+    expect(files().filter((f) => f.includes('.served-'))).not.toContain(served[0]);
+  });
+});
