@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these tests are about ${...} templates in config strings
 /**
  * Property tests for the template engine (src/config/templates.ts, contract §3): `${user}`,
  * `${hostname}`, `${profile}` and `${env:NAME}` expand once, left to right; an unset variable
