@@ -116,6 +116,8 @@ export function buildParser(argv: string[], ctx: AppContext): Argv {
       throw configError('ERR_USAGE', `usage: ${msg}`, { hint: 'run keybroker --help' });
     });
   for (const c of COMMANDS) y = c.register(y, ctx);
+  // `completion` itself is answered in main() (yargs would go on parsing after printing it);
+  // this registers the hidden --get-yargs-completions the script calls back.
   y = y.completion('completion', 'print a bash/zsh completion script');
   return y;
 }
@@ -129,6 +131,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   try {
     // --help / --version output goes to stdout only for those commands, never on the token path.
     const parser = buildParser(argv, ctx);
+    if (argv[0] === 'completion' && argv.length === 1) {
+      parser.showCompletionScript();
+      return ExitCode.ok;
+    }
     await parser.parseAsync();
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (e) {
