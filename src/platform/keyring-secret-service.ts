@@ -28,8 +28,7 @@ const UNAVAILABLE_HINT =
   'start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, ' +
   'or set cache.storage to "file" or "none"';
 const LOCKED_HINT =
-  'unlock it (log in to the desktop session, open "Passwords and Keys", or run ' +
-  '`gnome-keyring-daemon --replace --unlock` and type the password), or set cache.storage to "file" or "none"';
+  'unlock it (log in to the desktop session, or unlock the login keyring in "Passwords and Keys"), or set cache.storage to "file" or "none"';
 
 export function keyringUnavailable(why: string, cause?: unknown) {
   return unreachableError('ERR_KEYCHAIN_UNAVAILABLE', `keychain (Secret Service): ${why}`, {
@@ -38,8 +37,8 @@ export function keyringUnavailable(why: string, cause?: unknown) {
   });
 }
 
-export function keyringLocked(what: string) {
-  return unreachableError('ERR_KEYCHAIN_LOCKED', `keychain (Secret Service): ${what} is locked`, {
+export function keyringLocked(what: string, why = 'is locked') {
+  return unreachableError('ERR_KEYCHAIN_LOCKED', `keychain (Secret Service): ${what} ${why}`, {
     hint: `${LOCKED_HINT}; ${seeDocs('ERR_KEYCHAIN_LOCKED')}`,
   });
 }
@@ -58,6 +57,9 @@ function classify(e: unknown): unknown {
     return keyringUnavailable(`the Secret Service could not be started (${n})`, e);
   }
   if (n === 'org.freedesktop.Secret.Error.IsLocked') return keyringLocked('the keyring');
+  if (n === 'org.freedesktop.DBus.Error.AccessDenied') {
+    return keyringUnavailable('the Secret Service denied access (is this program allowed to use it?)', e);
+  }
   if (n.startsWith('local.')) return keyringUnavailable(e.message, e);
   return keyringUnavailable(`the Secret Service answered ${n}`, e);
 }
@@ -243,7 +245,9 @@ export async function openSecretServiceKeyring(opts: {
           secret,
           true,
         ])) as [string, string];
-        if (item === '/' || prompt !== '/') throw keyringLocked('the default keyring');
+        // A prompt means the store wants someone to unlock or confirm; keybroker never shows one.
+        if (item === '/' || prompt !== '/')
+          throw keyringLocked('the default keyring', 'asks for a prompt to store an item');
         // Leave exactly one item for (service, account): remove the ones other tools wrote.
         const others = new Set([
           ...(await search(s, { service, account })).unlocked,
@@ -264,7 +268,12 @@ export async function openSecretServiceKeyring(opts: {
         }
         for (const p of unlocked) {
           const [prompt] = (await call(s, p, ITEM_IFACE, 'Delete')) as [string];
-          if (prompt !== '/') throw keyringLocked(`the item service=${service} account=${account}`);
+          if (prompt !== '/') {
+            throw keyringLocked(
+              `the item service=${service} account=${account}`,
+              'asks for a prompt to delete it',
+            );
+          }
         }
         return unlocked.size > 0;
       });

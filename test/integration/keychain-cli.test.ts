@@ -373,7 +373,7 @@ describe.skipIf(suite.skip)(`${suite.title}: locked keyring`, () => {
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      'keybroker: keychain (Secret Service): the item service=locked-src account=fay is locked (unlock it (log in to the desktop session, open "Passwords and Keys", or run `gnome-keyring-daemon --replace --unlock` and type the password), or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_locked)\n',
+      'keybroker: keychain (Secret Service): the item service=locked-src account=fay is locked (unlock it (log in to the desktop session, or unlock the login keyring in "Passwords and Keys"), or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_locked)\n',
     );
     // Still locked: nothing unlocked it behind our back.
     const search = await ss.secretTool(['search', 'service', 'locked-src']);

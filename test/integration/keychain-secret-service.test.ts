@@ -27,7 +27,7 @@ const suite = secretServiceSuite('keyring on a real Secret Service');
 const UNAVAILABLE_HINT =
   '(start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_unavailable)';
 const LOCKED_HINT =
-  '(unlock it (log in to the desktop session, open "Passwords and Keys", or run `gnome-keyring-daemon --replace --unlock` and type the password), or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_locked)';
+  '(unlock it (log in to the desktop session, or unlock the login keyring in "Passwords and Keys"), or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_locked)';
 
 describe.skipIf(suite.skip)(suite.title, () => {
   let ss: SecretServiceSession;
