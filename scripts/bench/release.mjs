@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+/**
+ * Startup of the release executable's cache-hit path against `node -e 0` of the Node it
+ * embeds (the same official binary, from .cache/package/node/linux-x64/node), side by side.
+ *
+ *   node scripts/bench/release.mjs [--runs 40]      (after npm run package)
+ *
+ * For the lead's harness (scripts/bench.mjs): `export default async function (h)` calls
+ * `h.compare(name, { a, b, runs })`. Alone, it uses hyperfine when installed (Debian
+ * package hyperfine), else an alternating loop of spawns, and prints medians and the ratio.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const releaseExe = path.join(root, 'dist', 'release', 'keybroker-linux-x64');
+const embeddedNode = path.join(root, '.cache', 'package', 'node', 'linux-x64', 'node');
+
+/** A private HOME with a jwt profile whose cache entry is fresh, and the env to use it. */
+export function prepareHitSandbox(exe = releaseExe) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kb-bench-'));
+  fs.chmodSync(dir, 0o700);
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    LANG: 'C',
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+    XDG_STATE_HOME: path.join(dir, 'state'),
+    KEYBROKER_MANAGED_CONFIG: path.join(dir, 'managed.json'),
+    CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '300000',
+  };
+  const key = path.join(dir, 'key.pem');
+  execFileSync(exe, ['keygen', '--out', key], { env, stdio: 'ignore' });
+  const configDir = path.join(dir, 'config', 'keybroker');
+  fs.mkdirSync(configDir, { recursive: true, mode: 0o700 });
+  // The benchmark runner is one caller asking again and again: a long minimum refresh
+  // interval keeps the rejected-token rule from forcing refreshes during the runs.
+  fs.writeFileSync(
+    path.join(configDir, 'config.json'),
+    JSON.stringify({
+      cache: { minRefreshIntervalMs: 86_400_000 },
+      profiles: {
+        default: { source: { type: 'jwt', signingKey: { file: key }, issuer: 'bench', audience: 'bench' } },
+      },
+    }),
+    { mode: 0o600 },
+  );
+  const first = JSON.parse(execFileSync(exe, ['--json'], { env, encoding: 'utf8' }));
+  const second = JSON.parse(execFileSync(exe, ['--json'], { env, encoding: 'utf8' }));
+  if (first.cache !== 'miss' || second.cache !== 'hit') {
+    throw new Error(`cache not primed: ${first.cache} then ${second.cache}`);
+  }
+  return { dir, env, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+function cases(sandbox) {
+  return {
+    a: { label: `node -e 0 (Node ${nodeVersion()})`, cmd: `${embeddedNode} -e 0`, env: sandbox.env },
+    b: { label: 'keybroker-linux-x64 (cache hit)', cmd: releaseExe, env: sandbox.env },
+  };
+}
+
+function nodeVersion() {
+  return execFileSync(embeddedNode, ['--version'], { encoding: 'utf8' }).trim();
+}
+
+function checkInputs() {
+  for (const f of [releaseExe, embeddedNode]) {
+    if (!fs.existsSync(f)) throw new Error(`${path.relative(root, f)} is missing: run npm run package first`);
+  }
+}
+
+/** Entry point for scripts/bench.mjs. */
+export default async function bench(h, runs = 40) {
+  checkInputs();
+  const sandbox = prepareHitSandbox();
+  try {
+    return await h.compare('release executable cache hit vs node -e 0', { ...cases(sandbox), runs });
+  } finally {
+    sandbox.cleanup();
+  }
+}
+
+function median(xs) {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function hyperfineCompare({ a, b, runs }) {
+  const out = path.join(os.tmpdir(), `kb-bench-${process.pid}.json`);
+  execFileSync(
+    'hyperfine',
+    [
+      '-N',
+      '--warmup',
+      '5',
+      '--runs',
+      String(runs),
+      '--export-json',
+      out,
+      '-n',
+      a.label,
+      a.cmd,
+      '-n',
+      b.label,
+      b.cmd,
+    ],
+    { env: a.env, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const results = JSON.parse(fs.readFileSync(out, 'utf8')).results;
+  fs.rmSync(out, { force: true });
+  return results.map((r) => ({ label: r.command, medianMs: r.median * 1000, minMs: r.min * 1000 }));
+}
+
+function loopCompare({ a, b, runs }) {
+  const times = [[], []];
+  const once = (c) => {
+    const [cmd, ...args] = c.cmd.split(' ');
+    const t = process.hrtime.bigint();
+    const r = spawnSync(cmd, args, { env: c.env, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${c.label} exited ${r.status}`);
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  };
+  for (let i = 0; i < 5; i++) [a, b].forEach(once);
+  for (let i = 0; i < runs; i++) {
+    [a, b].forEach((c, j) => {
+      times[j].push(once(c));
+    });
+  }
+  return [a, b].map((c, j) => ({ label: c.label, medianMs: median(times[j]), minMs: Math.min(...times[j]) }));
+}
+
+function hasHyperfine() {
+  return spawnSync('hyperfine', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** A stand-alone harness: hyperfine when present, else alternating spawns. */
+export const standaloneHarness = {
+  async compare(name, spec) {
+    const tool = hasHyperfine() ? 'hyperfine' : 'alternating loop';
+    const [ra, rb] = tool === 'hyperfine' ? hyperfineCompare(spec) : loopCompare(spec);
+    const ratio = rb.medianMs / ra.medianMs;
+    const lines = [
+      `${name} (${tool}, ${spec.runs} runs each)`,
+      ...[ra, rb].map(
+        (r) => `  ${r.label.padEnd(40)} median ${r.medianMs.toFixed(1)} ms (min ${r.minMs.toFixed(1)})`,
+      ),
+      `  ratio ${ratio.toFixed(2)} x`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return { name, tool, a: ra, b: rb, ratio };
+  },
+};
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const i = process.argv.indexOf('--runs');
+  await bench(standaloneHarness, i > 0 ? Number(process.argv[i + 1]) : 40);
+}

@@ -1,0 +1,192 @@
+/**
+ * The release executables (npm run package) behave as dist/keybroker does, through /bin/sh
+ * with a stdin that never closes, and say nothing on stderr (no SEA warning, no rejected
+ * code cache). linux-arm64 runs under qemu-user and win-x64 under wine when installed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeSandbox, type RunResult, runShell, type Sandbox, shq } from '../helpers/run.js';
+import {
+  AARCH64_SYSROOT,
+  manifest,
+  QEMU_REASON,
+  RELEASE_TESTS,
+  ROOT,
+  releaseFile,
+  WINE_REASON,
+} from './release-env.js';
+
+const pkgVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version as string;
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/;
+
+function claims(jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'));
+}
+
+/** A sandbox with an ES256 key made by `keygen` of the executable itself and a jwt profile. */
+async function jwtSandbox(prefix: string, keyPath: (s: Sandbox) => string): Promise<Sandbox> {
+  const s = makeSandbox();
+  const gen = await runShell(`${prefix} keygen --out ${shq(keyPath(s))}`, s);
+  expect(gen.code, gen.stderr).toBe(0);
+  s.writeConfig({
+    profiles: {
+      default: {
+        source: {
+          type: 'jwt',
+          signingKey: { file: keyPath(s) },
+          issuer: 'release-test',
+          audience: 'gateway',
+        },
+      },
+    },
+  });
+  return s;
+}
+
+function expectJwt(r: RunResult): void {
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(JWT);
+  expect(claims(r.stdout.trim())).toMatchObject({ iss: 'release-test', aud: 'gateway' });
+}
+
+describe.runIf(RELEASE_TESTS)('keybroker-linux-x64', () => {
+  const exe = () => shq(releaseFile('keybroker-linux-x64'));
+  let s: Sandbox;
+  beforeAll(async () => {
+    s = await jwtSandbox(exe(), (sb) => path.join(sb.home, 'signing-key.pem'));
+  });
+  afterAll(() => s?.cleanup());
+
+  it('--version prints the version and the commit it was built from', async () => {
+    const r = await runShell(`${exe()} --version`, s);
+    expect(r).toMatchObject({ code: 0, stderr: '', stdout: `${pkgVersion} (${manifest().commit})\n` });
+  });
+
+  it('prints a JWT from a jwt profile, then serves it from the cache', async () => {
+    const first = await runShell(`${exe()} --json`, s);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ profile: 'default', cache: 'miss' });
+    // Another caller (a separate non-shell parent process) gets the cached token.
+    const node = shq(process.execPath);
+    const viaOtherCaller = `${node} -e ${shq(
+      "const r=require('child_process').spawnSync(process.argv[1],['--json'],{stdio:'inherit'});process.exit(r.status)",
+    )} ${exe()}`;
+    const second = await runShell(viaOtherCaller, s);
+    expect(second.stderr).toBe('');
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toEqual({ ...JSON.parse(first.stdout), cache: 'hit' });
+    expectJwt(await runShell(`${exe()} --refresh`, s));
+  });
+
+  it('a usage error exits 2 with the same stderr line as dist/keybroker', async () => {
+    const r = await runShell(`${exe()} --profile nope`, s);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^keybroker: profile "nope" \(from --profile\): .*see docs\/troubleshooting\.md#err_config_unknown_profile\)\n$/,
+    );
+    const dist = await runShell(`${shq(path.join(ROOT, 'dist', 'keybroker'))} --profile nope`, s);
+    expect(r.stderr).toBe(dist.stderr);
+  });
+
+  it('a key file others can read is refused with exit 6', async () => {
+    const key = path.join(s.home, 'signing-key.pem');
+    fs.chmodSync(key, 0o644);
+    try {
+      const r = await runShell(`${exe()} --no-cache`, s);
+      expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 6, stdout: '' });
+      expect(r.stderr).toMatch(/^keybroker: .*signing-key\.pem.*\n$/);
+    } finally {
+      fs.chmodSync(key, 0o600);
+    }
+  });
+
+  it('embeds a code cache for itself (manifest) and the pinned Node version', () => {
+    const m = manifest();
+    expect(m.node).toBe('22.23.2');
+    expect(m.targets['linux-x64']).toMatchObject({ codeCache: true, assets: [] });
+    const out = spawnSync(releaseFile('keybroker-linux-x64'), ['-p', 'process.version'], {
+      encoding: 'utf8',
+    });
+    // A SEA ignores node's own options: `-p` is an unknown keybroker argument (exit 2).
+    expect(out.status).toBe(2);
+  });
+});
+
+describe.runIf(RELEASE_TESTS)('keybroker-linux-arm64 under qemu-user', () => {
+  it.skipIf(QEMU_REASON !== '')(
+    `--version, a JWT and an error exit code${QEMU_REASON ? ` (skipped: ${QEMU_REASON})` : ''}`,
+    async () => {
+      const exe = `qemu-aarch64 -L ${AARCH64_SYSROOT} ${shq(releaseFile('keybroker-linux-arm64'))}`;
+      const s = await jwtSandbox(exe, (sb) => path.join(sb.home, 'signing-key.pem'));
+      try {
+        const v = await runShell(`${exe} --version`, s, { killAfterMs: 120_000 });
+        expect(v).toMatchObject({ code: 0, stderr: '', stdout: `${pkgVersion} (${manifest().commit})\n` });
+        expectJwt(await runShell(exe, s, { killAfterMs: 120_000 }));
+        const bad = await runShell(`${exe} --profile nope`, s, { killAfterMs: 120_000 });
+        expect({ code: bad.code, stdout: bad.stdout }).toEqual({ code: 2, stdout: '' });
+        expect(bad.stderr).toMatch(/^keybroker: profile "nope" .*#err_config_unknown_profile\)\n$/);
+      } finally {
+        s.cleanup();
+      }
+    },
+    300_000,
+  );
+});
+
+describe.runIf(RELEASE_TESTS)('keybroker-win-x64.exe under wine', () => {
+  it.skipIf(WINE_REASON !== '')(
+    `--version, a JWT and an error exit code${WINE_REASON ? ` (skipped: ${WINE_REASON})` : ''}`,
+    async () => {
+      const prefix = path.join(ROOT, '.cache', 'wine-prefix');
+      fs.mkdirSync(prefix, { recursive: true });
+      const wineEnv = { WINEPREFIX: prefix, WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=' };
+      // Node 22 refuses to start on wine's default Windows 7.
+      execFileSync('wine', ['winecfg', '/v', 'win10'], {
+        env: { ...process.env, ...wineEnv },
+        stdio: 'ignore',
+      });
+      const exe = `wine ${shq(releaseFile('keybroker-win-x64.exe'))}`;
+      // Windows paths for wine's Z: drive (the whole Unix file system).
+      const win = (p: string) => `Z:${p.replaceAll('/', '\\')}`;
+      const s = makeSandbox(wineEnv);
+      try {
+        const key = path.join(s.home, 'signing-key.pem');
+        const gen = await runShell(`${exe} keygen --out ${shq(win(key))}`, s, { killAfterMs: 240_000 });
+        expect(gen.code, gen.stderr).toBe(0);
+        const config = s.writeConfig({
+          profiles: {
+            default: {
+              source: {
+                type: 'jwt',
+                signingKey: { file: win(key) },
+                issuer: 'release-test',
+                audience: 'gateway',
+              },
+            },
+          },
+        });
+        const opts = {
+          killAfterMs: 240_000,
+          env: { KEYBROKER_CONFIG: win(config), KEYBROKER_CACHE_DIR: win(path.join(s.dir, 'cache')) },
+        };
+        const v = await runShell(`${exe} --version`, s, opts);
+        expect(v).toMatchObject({ code: 0, stderr: '', stdout: `${pkgVersion} (${manifest().commit})\n` });
+        const t = await runShell(exe, s, opts);
+        expect(t.stderr).toBe('');
+        expect(t.code).toBe(0);
+        expect(claims(t.stdout.trim())).toMatchObject({ iss: 'release-test', aud: 'gateway' });
+        const bad = await runShell(`${exe} --profile nope`, s, opts);
+        expect({ code: bad.code, stdout: bad.stdout }).toEqual({ code: 2, stdout: '' });
+        expect(bad.stderr).toMatch(/^keybroker: profile "nope" .*#err_config_unknown_profile\)\n$/);
+      } finally {
+        s.cleanup();
+      }
+    },
+    600_000,
+  );
+});
