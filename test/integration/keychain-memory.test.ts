@@ -7,6 +7,7 @@ import { createKeychainStore } from '../../src/cache/keychain-store.js';
 import { formatErrorLine, unreachableError } from '../../src/errors.js';
 import { createLogger } from '../../src/output/logger.js';
 import { createMemoryKeyring, type Keyring } from '../../src/platform/keyring.js';
+import { loadKeyringAddon } from '../../src/platform/keyring-addon.js';
 import { sessionBusPaths, wire } from '../../src/platform/keyring-dbus.js';
 import { createKeychainSource } from '../../src/sources/keychain.js';
 import type { SourceDeps, TokenRequest } from '../../src/sources/types.js';
@@ -203,5 +204,15 @@ describe('D-Bus wire format', () => {
       'DBUS_SESSION_BUS_ADDRESS names no unix socket',
     );
     expect(() => sessionBusPaths({ XDG_RUNTIME_DIR: '/nonexistent-kb' })).toThrow('no session bus');
+  });
+});
+
+describe('native keyring addon (macOS / Windows backends)', () => {
+  it('loads through the one loader, once, with the Entry API those backends use', async () => {
+    const addon = await loadKeyringAddon();
+    expect(typeof addon.AsyncEntry).toBe('function');
+    expect(typeof addon.AsyncEntry.withTarget).toBe('function');
+    expect(typeof addon.findCredentialsAsync).toBe('function');
+    expect(await loadKeyringAddon()).toBe(addon);
   });
 });
