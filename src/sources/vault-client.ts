@@ -314,9 +314,25 @@ function loadCaCert(config: VaultConnectionConfig): Buffer | undefined {
   }
 }
 
+/**
+ * node-vault loads the `debug` package, which reads DEBUG once, when it loads; axios's
+ * follow-redirects then logs every request's headers (X-Vault-Token included) to stderr
+ * whenever DEBUG names it (a stray DEBUG=* in a developer's shell). Loading it with DEBUG unset
+ * keeps those loggers off, so nothing secret can reach stderr that way.
+ */
+async function importNodeVault(): Promise<unknown> {
+  const saved = process.env.DEBUG;
+  delete process.env.DEBUG;
+  try {
+    return await import('node-vault');
+  } finally {
+    if (saved !== undefined) process.env.DEBUG = saved;
+  }
+}
+
 async function createClient(config: VaultConnectionConfig, address: string): Promise<NodeVaultClient> {
   const ca = loadCaCert(config);
-  const mod = (await import('node-vault')) as unknown as { default?: unknown };
+  const mod = (await importNodeVault()) as unknown as { default?: unknown };
   const factory = (mod.default ?? mod) as (options: Record<string, unknown>) => NodeVaultClient;
   const requestOptions: Record<string, unknown> = { strictSSL: config.tlsSkipVerify !== true };
   if (ca) requestOptions.ca = ca;

@@ -251,3 +251,16 @@ describe('vault-identity through dist/keybroker', () => {
     );
   });
 });
+
+describe('vault secrets stay off stderr', () => {
+  it('regression: a stray DEBUG=* made follow-redirects print X-Vault-Token; --debug traces without secret id, login token or value', async () => {
+    writeProfile(kvSource(approleAuth()));
+    const r = await runKeybroker(['--debug'], sb, { env: { DEBUG: '*' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${TOKEN}\n`);
+    expect(r.stderr).toContain('keybroker: debug');
+    expect(r.stderr).not.toContain(secretId);
+    expect(r.stderr).not.toContain(TOKEN);
+    expect(r.stderr).not.toMatch(/hvs\.[A-Za-z0-9_-]{8,}/);
+  });
+});
