@@ -79,6 +79,65 @@ function breakLock(file: string, judged: LockContent | undefined): void {
   }
 }
 
+/**
+ * Creates the lock file with its content in one step (write a private temporary file, then
+ * link it into place), so a holder killed at any instant never leaves an empty lock that
+ * waiters could only judge by its age. False when the lock is held.
+ */
+function createWithContent(file: string, mine: LockContent): boolean {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${uniqueSuffix()}.tmp`);
+  fs.writeFileSync(tmp, JSON.stringify(mine), { flag: 'wx', mode: 0o600 });
+  try {
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return false;
+  } finally {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** `.<name>.<pid>.<suffix>.tmp` (safe-fs writeFileAtomic, the lock) and `<key>.lock.stale-<pid>-<suffix>`. */
+const LEFTOVER = /^\.(.+)\.(\d+)\.[a-z0-9]+\.tmp$|^(.+)\.lock\.stale-(\d+)-[a-z0-9]+$/;
+
+/**
+ * The lock holder removes what killed runs left for this key: temporary files of interrupted
+ * writes and locks set aside while being broken. Only files whose writer is dead (or that are
+ * older than any run may last) go; a live writer's temporary file is left alone.
+ */
+export function sweepLeftovers(dir: string, key: string, maxAgeMs: number): number {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = LEFTOVER.exec(name);
+    if (!m) continue;
+    const base = m[1] ?? m[3] ?? '';
+    if (base !== key && !base.startsWith(`${key}.`)) continue;
+    const pid = Number(m[2] ?? m[4]);
+    const file = path.join(dir, name);
+    try {
+      const abandoned = !isAlive(pid, '') || Date.now() - fs.lstatSync(file).mtimeMs > maxAgeMs;
+      if (abandoned && pid !== process.pid) {
+        fs.unlinkSync(file);
+        removed++;
+      }
+    } catch {
+      // removed by another run meanwhile
+    }
+  }
+  return removed;
+}
+
 export async function acquireLock(options: LockOptions): Promise<Lock> {
   const file = path.join(options.dir, `${options.key}.lock`);
   const mine: LockContent = {
@@ -91,13 +150,8 @@ export async function acquireLock(options: LockOptions): Promise<Lock> {
   let recovered = false;
   let delay = 5;
   for (;;) {
-    try {
-      const fd = fs.openSync(file, 'wx', 0o600);
-      try {
-        fs.writeSync(fd, JSON.stringify(mine));
-      } finally {
-        fs.closeSync(fd);
-      }
+    if (createWithContent(file, mine)) {
+      sweepLeftovers(options.dir, options.key, options.maxHoldMs);
       return {
         recovered,
         waitedMs: options.now() - began,
@@ -112,8 +166,6 @@ export async function acquireLock(options: LockOptions): Promise<Lock> {
           }
         },
       };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const held = readLock(file);
     if (held) {
