@@ -220,7 +220,8 @@ function mapStatus(
       },
     );
   }
-  return deniedError('ERR_VAULT_DENIED', `${op.what}: permission denied (HTTP ${status})`, {
+  const why = status === 401 || status === 403 ? 'permission denied' : 'request refused';
+  return deniedError('ERR_VAULT_DENIED', `${op.what}: ${why} (HTTP ${status})`, {
     hint: `the token (${authOrigin}) may have expired, or its policy lacks read on ${op.apiPath}; ${seeDocs('ERR_VAULT_DENIED')}`,
     cause,
   });

@@ -81,6 +81,15 @@ describe('vault failures map to exit codes and one stderr line', () => {
     });
   });
 
+  it('another 4xx (400) on the read is exit 4, request refused', async () => {
+    const f = await withFaults([{ kind: 'status', status: 400, match: 'secret/data/llm' }], () => run());
+    expect(f).toEqual({
+      exitCode: 4,
+      code: 'ERR_VAULT_DENIED',
+      line: `keybroker: vault kv secret/llm field token: request refused (HTTP 400) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on secret/data/llm; see docs/troubleshooting.md#err_vault_denied)`,
+    });
+  });
+
   it('a 502 HTML page from a proxy is exit 3 without the page in the message', async () => {
     const f = await withFaults([{ kind: 'html', status: 502 }], () => run());
     expect(f).toEqual({
