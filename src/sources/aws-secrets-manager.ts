@@ -356,6 +356,7 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
         opts('ERR_AWS_INVALID_PARAMETER', 'check secretId, versionId and versionStage in the profile'),
       );
     case 'AccessDeniedException':
+    case 'AccessDenied':
       return deniedError(
         'ERR_AWS_DENIED',
         `${what}: access denied`,
@@ -406,9 +407,32 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
         ),
       );
   }
+  if (/^(InvalidIdentityToken|IDPRejectedClaim)(Exception)?$/.test(name)) {
+    return deniedError(
+      'ERR_AWS_WEB_IDENTITY',
+      `${what}: AWS STS refused the web identity token`,
+      opts(
+        'ERR_AWS_WEB_IDENTITY',
+        "check AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and the role's trust policy",
+      ),
+    );
+  }
   if (name === 'CredentialsProviderError' || name === 'TokenProviderError') {
     const message = err.message ?? '';
-    if (/\bSSO\b/i.test(message) || name === 'TokenProviderError') {
+    // A provider that could not reach its service (SSO portal, STS, IMDS) wraps the network
+    // error into its message: that is "unreachable" (3, so a cached token may still serve).
+    const net =
+      /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|TimeoutError)\b/.exec(
+        message,
+      );
+    if (net) {
+      return unreachableError(
+        'ERR_AWS_UNREACHABLE',
+        `${what}: cannot reach the AWS credential service for ${profileHint} (${net[1]})`,
+        opts('ERR_AWS_UNREACHABLE', 'check the network, VPN or proxy'),
+      );
+    }
+    if (/\bSSO\b|UnauthorizedException/i.test(message) || name === 'TokenProviderError') {
       return deniedError(
         'ERR_AWS_SSO_LOGIN',
         `${what}: the AWS SSO session of ${profileHint} is missing or expired`,

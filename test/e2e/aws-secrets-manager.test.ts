@@ -4,6 +4,7 @@
  * prove cache reuse and single flight; stderr must stay empty on success (the AWS SDK's
  * Node.js version warning included).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -198,6 +199,43 @@ describe('aws-secrets-manager through dist/keybroker', () => {
       },
     });
     expect(r).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+  });
+
+  it('an `aws sso login` profile: role credentials from the SSO portal, silent on stderr', async () => {
+    server.addSsoLogin('e2e-sso-token', {
+      accessKeyId: 'ASIAE2ESSO0000000001',
+      secretAccessKey: 'e2e-sso-secret',
+      sessionToken: 'e2e-sso-session',
+    });
+    fs.mkdirSync(path.join(sb.home, '.aws', 'sso', 'cache'), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(
+      path.join(sb.home, '.aws', 'config'),
+      '[profile dev-sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Developer\nregion = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n',
+      { mode: 0o600 },
+    );
+    fs.writeFileSync(
+      path.join(sb.home, '.aws', 'sso', 'cache', `${createHash('sha1').update('corp').digest('hex')}.json`),
+      JSON.stringify({
+        startUrl: 'https://corp.awsapps.com/start',
+        region: 'us-east-1',
+        accessToken: 'e2e-sso-token',
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      }),
+      { mode: 0o600 },
+    );
+    writeProfile({ profile: 'dev-sso' });
+    const r = await runKeybroker([], sb, {
+      env: {
+        AWS_ACCESS_KEY_ID: undefined,
+        AWS_SECRET_ACCESS_KEY: undefined,
+        AWS_REGION: undefined,
+        AWS_ENDPOINT_URL_SSO: server.url,
+      },
+    });
+    expect(r).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    expect(server.requests.filter((x) => x.secretId === secretName).map((x) => x.accessKeyId)).toEqual([
+      'ASIAE2ESSO0000000001',
+    ]);
   });
 
   it('AWS_PROFILE together with static keys stays silent on stderr (the SDK warns about it)', async () => {

@@ -4,6 +4,7 @@
  * The SDK reads its credentials from process.env and the shared files under HOME, so each
  * test sets those and restores them.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -371,6 +372,110 @@ describe('credentials and signatures', () => {
       line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: the AWS SSO session of AWS profile "dev-sso" is missing or expired (run aws sso login --profile dev-sso; see docs/troubleshooting.md#err_aws_sso_login)',
     });
     expect(server.requests).toEqual([]);
+  });
+
+  function writeSsoProfile(accessToken: string | undefined, expiresAtMs = Date.now() + 3_600_000) {
+    writeAwsFile(
+      'config',
+      '[profile dev-sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Developer\nregion = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\nsso_registration_scopes = sso:account:access\n',
+    );
+    if (accessToken === undefined) return;
+    // What `aws sso login` leaves behind: ~/.aws/sso/cache/<sha1 of the session name>.json
+    const dir = path.join(home, '.aws', 'sso', 'cache');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(
+      path.join(dir, `${createHash('sha1').update('corp').digest('hex')}.json`),
+      JSON.stringify({
+        startUrl: 'https://corp.awsapps.com/start',
+        region: 'us-east-1',
+        accessToken,
+        expiresAt: new Date(expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      }),
+      { mode: 0o600 },
+    );
+  }
+
+  it('signs with the role credentials of a valid `aws sso login` (SSO GetRoleCredentials)', async () => {
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    server.addSsoLogin('sso-access-token-1', {
+      accessKeyId: 'ASIASSOROLE000000001',
+      secretAccessKey: 'sso-role-secret',
+      sessionToken: 'sso-role-session',
+    });
+    writeSsoProfile('sso-access-token-1');
+    process.env.AWS_ENDPOINT_URL_SSO = server.url;
+    expect(await fetchValue({ profile: 'dev-sso' })).toBe(TOKEN);
+    expect(server.requests.map((r) => [r.outcome, r.accessKeyId])).toEqual([
+      ['sso-credentials', undefined],
+      ['ok', 'ASIASSOROLE000000001'],
+    ]);
+  });
+
+  it('an SSO login the portal no longer accepts → exit 4 with aws sso login --profile', async () => {
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    writeSsoProfile('revoked-token');
+    process.env.AWS_ENDPOINT_URL_SSO = server.url;
+    const f = await failure({ profile: 'dev-sso' });
+    expect([f.exitCode, f.code]).toEqual([4, 'ERR_AWS_SSO_LOGIN']);
+    expect(server.requests.map((r) => r.outcome)).toEqual(['UnauthorizedException']);
+  });
+
+  it('an SSO login that has expired → exit 4 without any request', async () => {
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    writeSsoProfile('sso-access-token-1', Date.now() - 60_000);
+    process.env.AWS_ENDPOINT_URL_SSO = server.url;
+    expect((await failure({ profile: 'dev-sso' })).code).toBe('ERR_AWS_SSO_LOGIN');
+    expect(server.requests).toEqual([]);
+  });
+
+  it('an SSO portal that cannot be reached → exit 3 (so a cached token may still serve)', async () => {
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    writeSsoProfile('sso-access-token-1');
+    process.env.AWS_ENDPOINT_URL_SSO = 'http://127.0.0.1:9';
+    expect(await failure({ profile: 'dev-sso' })).toEqual({
+      exitCode: 3,
+      code: 'ERR_AWS_UNREACHABLE',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: cannot reach the AWS credential service for AWS profile "dev-sso" (ECONNREFUSED) (check the network, VPN or proxy; see docs/troubleshooting.md#err_aws_unreachable)',
+    });
+  });
+
+  it('assumes a role with a web identity token file (STS AssumeRoleWithWebIdentity)', async () => {
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    const tokenFile = path.join(home, 'web-identity-token');
+    fs.writeFileSync(tokenFile, 'eyJhbGciOiJSUzI1NiJ9.web-identity.sig');
+    server.addWebIdentity('eyJhbGciOiJSUzI1NiJ9.web-identity.sig', {
+      accessKeyId: 'ASIAWEBIDENTITY00001',
+      secretAccessKey: 'web-identity-secret',
+      sessionToken: 'web-identity-session',
+    });
+    process.env.AWS_WEB_IDENTITY_TOKEN_FILE = tokenFile;
+    process.env.AWS_ROLE_ARN = `arn:aws:iam::123456789012:role/keybroker`;
+    process.env.AWS_ENDPOINT_URL_STS = server.url;
+    expect(await fetchValue({})).toBe(TOKEN);
+    expect(server.requests.map((r) => [r.outcome, r.accessKeyId])).toEqual([
+      ['sts-web-identity', undefined],
+      ['ok', 'ASIAWEBIDENTITY00001'],
+    ]);
+  });
+
+  it('a web identity token STS refuses → exit 4', async () => {
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    const tokenFile = path.join(home, 'web-identity-token');
+    fs.writeFileSync(tokenFile, 'not-a-token-sts-knows');
+    process.env.AWS_WEB_IDENTITY_TOKEN_FILE = tokenFile;
+    process.env.AWS_ROLE_ARN = `arn:aws:iam::123456789012:role/keybroker`;
+    process.env.AWS_ENDPOINT_URL_STS = server.url;
+    expect(await failure({})).toEqual({
+      exitCode: 4,
+      code: 'ERR_AWS_WEB_IDENTITY',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS STS refused the web identity token (check AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and the role\'s trust policy; see docs/troubleshooting.md#err_aws_web_identity)',
+    });
   });
 
   it('takes credentials from a container credential endpoint on loopback', async () => {

@@ -5,7 +5,9 @@
  * verifies each request's SigV4 signature against known test credentials, as AWS does: an
  * unknown access key is UnrecognizedClientException, a wrong secret key, region, service or
  * clock is InvalidSignatureException. It counts requests and can be told to throttle, fail
- * with 500/503, hang, reset the connection or answer garbage.
+ * with 500/503, hang, reset the connection or answer garbage. For the credential chain it also
+ * answers SSO GetRoleCredentials, STS AssumeRoleWithWebIdentity and a container credential
+ * endpoint.
  *
  * SigV4 follows AWS's "Create a signed AWS API request" steps: canonical request, string to
  * sign, HMAC chain kDate → kRegion → kService → kSigning, hex signature.
@@ -76,6 +78,10 @@ export interface SecretsManagerServer {
   addCredentials(c: TestCredentials): void;
   /** Serves these (session) credentials at CONTAINER_CREDENTIALS_PATH and accepts them. */
   serveContainerCredentials(c: TestCredentials): void;
+  /** Answers SSO GetRoleCredentials for this bearer token (the `aws sso login` cache) with these credentials. */
+  addSsoLogin(accessToken: string, c: TestCredentials): void;
+  /** Answers STS AssumeRoleWithWebIdentity for this web identity token with these credentials. */
+  addWebIdentity(token: string, c: TestCredentials): void;
   /** The next `times` requests (default: all) meet this fault; `undefined` clears it. */
   setFault(fault: Fault | undefined, times?: number): void;
   close(): Promise<void>;
@@ -103,6 +109,8 @@ export async function startSecretsManagerServer(options: ServerOptions = {}): Pr
   let fault: Fault | undefined;
   let faultLeft = 0;
   let containerCredentials: TestCredentials | undefined;
+  const ssoLogins = new Map<string, TestCredentials>();
+  const webIdentities = new Map<string, TestCredentials>();
 
   const arnFor = (name: string) => {
     // AWS appends a dash and six random characters to the name.
@@ -187,6 +195,30 @@ export async function startSecretsManagerServer(options: ServerOptions = {}): Pr
       }
     }
 
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (req.method === 'GET' && url.pathname === '/federation/credentials') {
+      // IAM Identity Center (SSO) GetRoleCredentials, for AWS_ENDPOINT_URL_SSO.
+      const c = ssoLogins.get(header(req, 'x-amz-sso_bearer_token') ?? '');
+      if (!c || url.searchParams.get('account_id') !== TEST_ACCOUNT || !url.searchParams.get('role_name')) {
+        return fail(res, record, 401, 'UnauthorizedException', 'Session token not found or invalid', true);
+      }
+      record.outcome = 'sso-credentials';
+      return send(res, 200, {
+        roleCredentials: {
+          accessKeyId: c.accessKeyId,
+          secretAccessKey: c.secretAccessKey,
+          sessionToken: c.sessionToken,
+          expiration: Date.now() + 3_600_000,
+        },
+      });
+    }
+    if (
+      req.method === 'POST' &&
+      (header(req, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')
+    ) {
+      // STS AssumeRoleWithWebIdentity (query protocol, unsigned), for AWS_ENDPOINT_URL_STS.
+      return stsWebIdentity(res, new URLSearchParams(body.toString('utf8')), record);
+    }
     if (req.method === 'GET' && req.url === CONTAINER_CREDENTIALS_PATH) {
       // The ECS/EKS container credential endpoint, for AWS_CONTAINER_CREDENTIALS_FULL_URI.
       const c = containerCredentials;
@@ -324,6 +356,27 @@ export async function startSecretsManagerServer(options: ServerOptions = {}): Pr
     if (version.secretBinary !== undefined)
       out.SecretBinary = Buffer.from(version.secretBinary).toString('base64');
     send(res, 200, out);
+  }
+
+  function stsWebIdentity(res: http.ServerResponse, form: URLSearchParams, record: RequestRecord) {
+    const xml = (status: number, text: string) => {
+      res.writeHead(status, { 'Content-Type': 'text/xml', 'x-amzn-RequestId': randomUUID() });
+      res.end(text);
+    };
+    const c = webIdentities.get(form.get('WebIdentityToken') ?? '');
+    if (form.get('Action') !== 'AssumeRoleWithWebIdentity' || !c || !form.get('RoleArn')) {
+      record.outcome = 'InvalidIdentityToken';
+      return xml(
+        400,
+        `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Couldn't retrieve verification key from your identity provider</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+      );
+    }
+    record.outcome = 'sts-web-identity';
+    const session = form.get('RoleSessionName') ?? 'session';
+    xml(
+      200,
+      `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>${c.accessKeyId}</AccessKeyId><SecretAccessKey>${c.secretAccessKey}</SecretAccessKey><SessionToken>${c.sessionToken ?? ''}</SessionToken><Expiration>${new Date(Date.now() + 3_600_000).toISOString()}</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::${TEST_ACCOUNT}:assumed-role/keybroker/${session}</Arn><AssumedRoleId>AROAKEYBROKER:${session}</AssumedRoleId></AssumedRoleUser><SubjectFromWebIdentityToken>system:serviceaccount:default:keybroker</SubjectFromWebIdentityToken></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>`,
+    );
   }
 
   function findSecret(id: string): StoredSecret | undefined {
@@ -495,6 +548,14 @@ export async function startSecretsManagerServer(options: ServerOptions = {}): Pr
     serveContainerCredentials(c) {
       creds.set(c.accessKeyId, c);
       containerCredentials = c;
+    },
+    addSsoLogin(accessToken, c) {
+      creds.set(c.accessKeyId, c);
+      ssoLogins.set(accessToken, c);
+    },
+    addWebIdentity(token, c) {
+      creds.set(c.accessKeyId, c);
+      webIdentities.set(token, c);
     },
     setFault(f, times = Number.POSITIVE_INFINITY) {
       fault = f;
