@@ -118,7 +118,20 @@ export function buildParser(argv: string[], ctx: AppContext): Argv {
   for (const c of COMMANDS) y = c.register(y, ctx);
   // `completion` itself is answered in main() (yargs would go on parsing after printing it);
   // this registers the hidden --get-yargs-completions the script calls back.
-  y = y.completion('completion', 'print a bash/zsh completion script');
+  // The default command is registered as `$0`, which is not something to type: keep it out.
+  const completeCommands = (
+    _current: string,
+    _argv: unknown,
+    completionFilter: (
+      onCompleted?: (err: Error | null, completions: string[] | undefined) => void,
+    ) => unknown,
+    done: (completions: string[]) => unknown,
+  ): void => {
+    completionFilter((err, completions) =>
+      done(err ? [] : (completions ?? []).filter((c) => c !== '$0' && !c.startsWith('$0:'))),
+    );
+  };
+  y = y.completion('completion', 'print a bash/zsh completion script', completeCommands);
   return y;
 }
 
