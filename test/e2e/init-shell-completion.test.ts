@@ -23,6 +23,7 @@ async function bashComplete(words: string[]): Promise<string[]> {
     `COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')})`,
     `COMP_CWORD=${words.length - 1}`,
     '_keybroker_yargs_completions',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash array expansion
     'printf "%s\\n" "${COMPREPLY[@]}"',
   ].join('; ');
   const r = await runShell(`bash -c '${script.replace(/'/g, `'\\''`)}'`, sb);
