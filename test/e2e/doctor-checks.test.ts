@@ -319,4 +319,36 @@ describe('keybroker doctor', () => {
     expect(r.stdout).not.toContain('hvs.test');
     expect(r.code).toBe(1);
   });
+  it('fails on a config directory others can write, naming it and the chmod to run', async () => {
+    const h = await healthy();
+    const dir = path.dirname(sb.configPath);
+    fs.chmodSync(dir, 0o777);
+    const r = await doctor([], h);
+    const l = lines(r);
+    expect(l[1]).toBe(`[FAIL] config: config directory ${dir}: writable by others (mode 0777)`);
+    expect(l[2]).toBe(
+      `       fix: run chmod go-w '${dir}'; see docs/troubleshooting.md#err_unsafe_permissions`,
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it('checks that the keychain a keychain source uses can be reached', async () => {
+    const h = await healthy();
+    const cfg = JSON.parse(fs.readFileSync(sb.configPath, 'utf8'));
+    cfg.profiles.default = { source: { type: 'keychain', service: 'llm-gateway' } };
+    sb.writeConfig(cfg);
+    const r = await doctor([], h, { DBUS_SESSION_BUS_ADDRESS: undefined });
+    const l = lines(r);
+    expect(l).toContain(`[ok  ] source: keychain service=llm-gateway account=${sb.env.USER}`);
+    expect(l).toContain(
+      '[FAIL] source.keychain: keychain (Secret Service): no session bus (DBUS_SESSION_BUS_ADDRESS is unset)',
+    );
+    expect(
+      l.find(
+        (x) =>
+          x.startsWith('       fix: ') && x.endsWith('see docs/troubleshooting.md#err_keychain_unavailable'),
+      ),
+    ).toBeDefined();
+    expect(r.code).toBe(1);
+  });
 });
