@@ -21,6 +21,9 @@ export function decodeJwtPayload(token: string): Record<string, unknown> | undef
   }
 }
 
+/** The largest time a JavaScript Date holds, in seconds (±8.64e15 ms). */
+const MAX_EXP_SEC = 8.64e12;
+
 export function createVaultIdentitySource(config: VaultIdentitySourceConfig, deps: SourceDeps): Source {
   const role = config.role;
   const apiPath = `identity/oidc/token/${role}`;
@@ -50,6 +53,8 @@ export function createVaultIdentitySource(config: VaultIdentitySourceConfig, dep
         if (!payload) throw malformed('the token is not a JWT');
         const exp = payload.exp;
         if (typeof exp !== 'number' || !Number.isFinite(exp)) throw malformed('the token has no numeric exp');
+        // Beyond what a Date can hold (an exp in ms or µs): toISOString() would throw a RangeError.
+        if (Math.abs(exp) > MAX_EXP_SEC) throw malformed('the token has an exp out of range');
         deps.logger.debug(
           `vault: identity token for role ${role} expires at ${new Date(exp * 1000).toISOString()}`,
         );
