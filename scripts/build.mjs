@@ -95,11 +95,27 @@ await esbuild.build({
   plugins: [unbuiltSources],
 });
 
-const old = path.join(stage, 'lib.old');
-if (fs.existsSync(path.join(dist, 'lib'))) fs.renameSync(path.join(dist, 'lib'), old);
-fs.renameSync(path.join(stage, 'lib'), path.join(dist, 'lib'));
+// Swap in file by file: chunks first (their names carry a content hash, so old and new live
+// side by side for runs that started before), then the entry points, each by one rename. Chunks
+// no build has written for an hour are removed.
+const libDir = path.join(dist, 'lib');
+const chunkDir = path.join(libDir, 'chunks');
+fs.mkdirSync(chunkDir, { recursive: true });
+const fresh = new Set();
+for (const f of fs.readdirSync(path.join(stage, 'lib', 'chunks'))) {
+  fresh.add(f);
+  fs.renameSync(path.join(stage, 'lib', 'chunks', f), path.join(chunkDir, f));
+}
+for (const f of fs.readdirSync(path.join(stage, 'lib'))) {
+  if (f !== 'chunks') fs.renameSync(path.join(stage, 'lib', f), path.join(libDir, f));
+}
 fs.renameSync(path.join(stage, 'keybroker'), path.join(dist, 'keybroker'));
 fs.rmSync(stage, { recursive: true, force: true });
+for (const f of fs.readdirSync(chunkDir)) {
+  const file = path.join(chunkDir, f);
+  if (!fresh.has(f) && Date.now() - fs.statSync(file).mtimeMs > 3600_000) fs.rmSync(file);
+  else if (fresh.has(f)) fs.utimesSync(file, new Date(), new Date());
+}
 
 const size = (f) => `${(fs.statSync(f).size / 1024).toFixed(1)} KiB`;
 process.stderr.write(

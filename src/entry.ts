@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { fingerprint } from './cache/entry.js';
 import { createFileStore } from './cache/file-store.js';
 import { decide } from './cache/policy.js';
+import { validatedMarkerName } from './config/fingerprint.js';
 import { type ConfigInputs, loadConfig, resolveProfile } from './config/load.js';
 import { appendAudit } from './output/audit.js';
 import { auditRecord } from './output/audit-record.js';
@@ -64,9 +65,11 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
     ...(args.config !== undefined ? { configFlag: args.config } : {}),
     ...(args.profile !== undefined ? { profileFlag: args.profile } : {}),
   };
-  const resolved = resolveProfile(loadConfig(inputs), inputs);
+  const loaded = loadConfig(inputs);
+  const resolved = resolveProfile(loaded, inputs);
   if (resolved.warnings.length > 0 || resolved.cache.storage !== 'file') return undefined;
   const store = createFileStore({ dir: cacheDir(inputs), discardCorrupt: false });
+  if (!store.hasMarker(validatedMarkerName(loaded))) return undefined;
   const entry = store.readSync(resolved.cacheKey);
   if (!entry) return undefined;
   const caller = stdinIsInteractive() ? undefined : detectCaller(process.platform);

@@ -34,6 +34,10 @@ export interface FileStore extends CacheStore {
   readSync(key: string): CacheEntry | undefined;
   readServed(key: string, callerId: string): ServedRecord | undefined;
   writeServed(key: string, callerId: string, record: ServedRecord): void;
+  /** An empty marker file (e.g. that a config was validated). */
+  hasMarker(name: string): boolean;
+  /** Creates marker `name`, removing older markers that share its prefix up to the last '-'. */
+  setMarker(name: string): void;
   /** Removes served records (one per Claude Code process ever served) last written before `beforeMs`. */
   pruneServed(key: string, beforeMs: number): number;
 }
@@ -172,6 +176,27 @@ export function createFileStore(options: FileStoreOptions): FileStore {
         if ((e as { exitCode?: number }).exitCode === 6) throw e;
         return undefined;
       }
+    },
+    hasMarker(name) {
+      try {
+        return fs.lstatSync(path.join(dir, name)).isFile();
+      } catch {
+        return false;
+      }
+    },
+    setMarker(name) {
+      ensureDir();
+      const prefix = name.slice(0, name.lastIndexOf('-') + 1);
+      for (const other of fs.readdirSync(dir)) {
+        if (other !== name && prefix && other.startsWith(prefix)) {
+          try {
+            fs.unlinkSync(path.join(dir, other));
+          } catch {
+            // removed by another run
+          }
+        }
+      }
+      fs.closeSync(fs.openSync(path.join(dir, name), 'a', 0o600));
     },
     pruneServed(key, beforeMs) {
       let removed = 0;

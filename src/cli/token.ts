@@ -4,12 +4,15 @@
  */
 import type { Argv } from 'yargs';
 import { getToken, type TokenResult } from '../broker/broker.js';
+import { createFileStore } from '../cache/file-store.js';
+import { validatedMarkerName } from '../config/fingerprint.js';
 import { type ConfigInputs, loadConfig, resolveProfile } from '../config/load.js';
 import { validateConfig } from '../config/validate.js';
 import type { AppContext } from '../context.js';
 import { formatErrorLine, seeDocs, unreachableError } from '../errors.js';
 import { appendAudit } from '../output/audit.js';
 import { auditRecord } from '../output/audit-record.js';
+import { cacheDir } from '../platform/paths.js';
 import { callerId as detectCaller } from '../platform/process-info.js';
 
 interface TokenArgs {
@@ -53,7 +56,7 @@ export function renderToken(result: TokenResult, json: boolean): string {
 
 async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
   const startedMs = Date.now() - process.uptime() * 1000;
-  const { resolved } = resolveForCommand(ctx);
+  const { resolved, loaded } = resolveForCommand(ctx);
   const noCache = args.cache === false;
   const callerId = noCache || ctx.stdinIsTTY ? undefined : detectCaller(ctx.platform);
   ctx.logger.debug(`caller ${callerId ?? 'not tracked'}`);
@@ -102,6 +105,14 @@ async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
     clearTimeout(hardStop);
   }
   audit({ result });
+  // Tell the first stage this config passed validation, so it may answer hits under it.
+  if (!noCache && resolved.cache.storage === 'file') {
+    try {
+      createFileStore({ dir: cacheDir(ctx) }).setMarker(validatedMarkerName(loaded));
+    } catch {
+      // only costs the next run a trip through the second stage
+    }
+  }
   ctx.stdout(renderToken(result, args.json === true));
 }
 
