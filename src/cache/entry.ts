@@ -6,6 +6,8 @@ import type { CacheEntry } from './types.js';
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 /** What the token path may print (contract §1): the first stage prints an entry's token as is. */
 const PRINTABLE_TOKEN = /^[\x21-\x7e]+$/;
+/** Times are printed with toISOString(), which throws beyond what a Date holds (±8.64e15 ms). */
+const isTime = (v: unknown): v is number => isNum(v) && Math.abs(v) <= 8.64e15;
 const isMetaValue = (v: unknown) => typeof v === 'string' || typeof v === 'boolean' || isNum(v);
 
 export function parseEntry(text: string, key: string): CacheEntry | undefined {
@@ -19,11 +21,12 @@ export function parseEntry(text: string, key: string): CacheEntry | undefined {
   const e = o as Record<string, unknown>;
   if (e.v !== 1 || e.key !== key || typeof e.profile !== 'string' || typeof e.source !== 'string')
     return undefined;
-  if (typeof e.token !== 'string' || !isNum(e.fetchedAtMs)) return undefined;
+  if (typeof e.token !== 'string' || !isTime(e.fetchedAtMs)) return undefined;
   if (e.token.length > MAX_TOKEN_CHARS || !PRINTABLE_TOKEN.test(e.token)) return undefined;
-  for (const k of ['expiresAtMs', 'forcedAtMs', 'backoffUntilMs', 'failures'] as const) {
-    if (e[k] !== undefined && !isNum(e[k])) return undefined;
+  for (const k of ['expiresAtMs', 'forcedAtMs', 'backoffUntilMs'] as const) {
+    if (e[k] !== undefined && !isTime(e[k])) return undefined;
   }
+  if (e.failures !== undefined && !isNum(e.failures)) return undefined;
   if (e.jti !== undefined && typeof e.jti !== 'string') return undefined;
   if (e.meta !== undefined) {
     if (typeof e.meta !== 'object' || e.meta === null || Array.isArray(e.meta)) return undefined;
