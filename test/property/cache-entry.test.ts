@@ -14,6 +14,8 @@ const KEY = 'default-0123456789abcdef';
 const NUM_RUNS = 10_000;
 
 const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+/** A time the broker can print: new Date(t).toISOString() throws beyond ±8.64e15 ms. */
+const isTime = (v: unknown) => finite(v) && Math.abs(v as number) <= 8.64e15;
 const TOKEN_RULE = /^[\x21-\x7e]{1,16384}$/;
 
 /**
@@ -21,7 +23,7 @@ const TOKEN_RULE = /^[\x21-\x7e]{1,16384}$/;
  * A plain predicate, not expect(): it runs 10,000 times per property.
  */
 function isValidEntry(e: CacheEntry, key: string): boolean {
-  const optionalNums = [e.expiresAtMs, e.forcedAtMs, e.backoffUntilMs, e.failures];
+  const optionalTimes = [e.expiresAtMs, e.forcedAtMs, e.backoffUntilMs];
   return (
     e.v === 1 &&
     e.key === key &&
@@ -29,8 +31,9 @@ function isValidEntry(e: CacheEntry, key: string): boolean {
     typeof e.source === 'string' &&
     typeof e.token === 'string' &&
     TOKEN_RULE.test(e.token) &&
-    finite(e.fetchedAtMs) &&
-    optionalNums.every((n) => n === undefined || finite(n)) &&
+    isTime(e.fetchedAtMs) &&
+    optionalTimes.every((n) => n === undefined || isTime(n)) &&
+    (e.failures === undefined || finite(e.failures)) &&
     (e.jti === undefined || typeof e.jti === 'string') &&
     (e.meta === undefined ||
       (typeof e.meta === 'object' &&
@@ -97,7 +100,19 @@ const mutatedEntryText = fc
       anyJson,
       fc.constant(undefined),
       fc.string(),
-      fc.constantFrom('', ' ', 'a b', 'tok\nen', '\u00e9t\u00e9', 'x'.repeat(16_385), '\x00', '\x7f'),
+      fc.constantFrom(
+        1e300,
+        -1e300,
+        8.64e15 + 1,
+        '',
+        ' ',
+        'a b',
+        'tok\nen',
+        '\u00e9t\u00e9',
+        'x'.repeat(16_385),
+        '\x00',
+        '\x7f',
+      ),
     ),
   )
   .map(([entry, field, value]) => {
@@ -177,6 +192,23 @@ describe('parseEntry (cache entry parser)', () => {
     const text = JSON.stringify({ v: 1, key: KEY, profile: 'default', source: 'jwt', token, fetchedAtMs: 1 });
     expect(parseEntry(text, KEY)).toBeUndefined();
   });
+
+  // Regression: the broker prints entry times with toISOString(), which threw (exit 1).
+  it.each(['fetchedAtMs', 'expiresAtMs', 'backoffUntilMs', 'forcedAtMs'])(
+    'refuses a %s beyond what a Date holds',
+    (field) => {
+      const entry = {
+        v: 1,
+        key: KEY,
+        profile: 'default',
+        source: 'jwt',
+        token: 't0ken',
+        fetchedAtMs: 1,
+        [field]: 1e300,
+      };
+      expect(parseEntry(JSON.stringify(entry), KEY)).toBeUndefined();
+    },
+  );
 
   it('refuses meta values that are not string, number or boolean', () => {
     const text = JSON.stringify({
