@@ -78,7 +78,7 @@ export function createAwsSecretsManagerSource(
       const deadline = new AbortController();
       const timer = setTimeout(() => deadline.abort(), Math.max(0, request.deadlineMs - request.now()));
       timer.unref?.();
-      const signal = AbortSignal.any([request.signal, deadline.signal]);
+      const signal = anySignal(request.signal, deadline.signal);
 
       const client = withoutSdkNodeVersionWarning(
         () =>
@@ -181,6 +181,17 @@ function sdkLogger(deps: SourceDeps) {
   };
   const drop = () => {};
   return { trace: drop, debug: drop, info: drop, warn: toDebug, error: toDebug };
+}
+
+/** AbortSignal.any, which Node.js 20 has only from 20.3. */
+function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);
+  const both = new AbortController();
+  for (const s of [a, b]) {
+    if (s.aborted) both.abort(s.reason);
+    else s.addEventListener('abort', () => both.abort(s.reason), { once: true });
+  }
+  return both.signal;
 }
 
 /** Resolves or rejects with `p`, or rejects as soon as `signal` aborts. */
