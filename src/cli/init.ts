@@ -15,7 +15,7 @@ import {
   shellQuote,
   TTL_VAR,
 } from '../doctor/claude-settings.js';
-import { configError, seeDocs } from '../errors.js';
+import { configError, isKeybrokerError, seeDocs } from '../errors.js';
 import { writeFileAtomic } from '../platform/safe-fs.js';
 
 export type InitScope = 'user' | 'project' | 'managed';
@@ -130,7 +130,7 @@ function defaultTtl(ctx: AppContext, profile: string | undefined): number {
     const p = Object.hasOwn(profiles, name) ? profiles[name] : undefined;
     if (!p) {
       ctx.logger.warn(
-        `profile "${name}" is not defined in the keybroker config yet; run keybroker doctor once it is`,
+        `warning: profile "${name}" is not defined in the keybroker config yet; run keybroker doctor once it is`,
       );
       return DEFAULTS.ttlMs;
     }
@@ -181,11 +181,29 @@ export function runInit(ctx: AppContext, options: InitOptions): InitResult {
   const text = `${JSON.stringify(data, null, 2)}\n`;
   if (options.print) return { path: file, text, written: false };
 
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: options.scope === 'user' ? 0o700 : 0o755 });
+  try {
+    return writeSettings(ctx, file, text, options.scope, current.exists);
+  } catch (e) {
+    if (isKeybrokerError(e)) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw configError('ERR_INIT_WRITE', `Claude Code settings ${file}: cannot write it (${code})`, {
+      hint: `${options.scope === 'managed' ? 'the managed file needs root: run it with sudo' : 'check the permissions of the file and its directory'}, or use --print and write it yourself; ${seeDocs('ERR_INIT_WRITE')}`,
+    });
+  }
+}
+
+function writeSettings(
+  ctx: AppContext,
+  file: string,
+  text: string,
+  scope: InitScope,
+  exists: boolean,
+): InitResult {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: scope === 'user' ? 0o700 : 0o755 });
   let target = file;
-  let mode = options.scope === 'user' ? 0o600 : 0o644;
+  let mode = scope === 'user' ? 0o600 : 0o644;
   let backup: string | undefined;
-  if (current.exists) {
+  if (exists) {
     target = fs.realpathSync(file);
     mode = fs.statSync(target).mode & 0o777;
     backup = backupName(file, ctx.now());

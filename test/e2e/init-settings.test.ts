@@ -50,6 +50,18 @@ describe('keybroker init', () => {
     expect(fs.statSync(userSettings()).mode & 0o777).toBe(0o600);
   });
 
+  it('warns when the profile is not configured yet, and still writes the wiring', async () => {
+    sb = makeSandbox();
+    const r = await runKeybroker(['init', '--profile', 'later'], sb);
+    expect(r.stderr).toBe(
+      'keybroker: warning: profile "later" is not defined in the keybroker config yet; run keybroker doctor once it is\n',
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(userSettings(), 'utf8')).env.CLAUDE_CODE_API_KEY_HELPER_TTL_MS).toBe(
+      '300000',
+    );
+  });
+
   it('creates the file when there is none, with --profile in the helper and the profile ttlMs as TTL', async () => {
     sb = makeSandbox();
     sb.writeConfig({ profiles: { work: { ttlMs: 900000, source: { type: 'keychain', service: 'llm' } } } });
@@ -138,6 +150,17 @@ describe('keybroker init', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
       'keybroker: usage: --ttl 5m: not a positive whole number of milliseconds (e.g. --ttl 3600000 for one hour; see docs/troubleshooting.md#err_usage)\n',
+    );
+    expect(r.code).toBe(2);
+  });
+  it('says what to do when the settings file cannot be written (exit 2)', async () => {
+    sb = makeSandbox();
+    // ~/.claude is a file, so nothing can be created under it.
+    fs.writeFileSync(path.join(sb.home, '.claude'), 'not a directory');
+    const r = await runKeybroker(['init', '--ttl', '300000'], sb);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `keybroker: Claude Code settings ${userSettings()}: cannot write it (EEXIST) (check the permissions of the file and its directory, or use --print and write it yourself; see docs/troubleshooting.md#err_init_write)\n`,
     );
     expect(r.code).toBe(2);
   });
