@@ -257,13 +257,18 @@ function script(answers: ScriptedAnswer[]) {
   server.answer = () => answers[i++ % answers.length]!;
 }
 
+/** Outcomes reached, so that each fetch property can show it reached them all. */
+const seen = new Set<string>();
+
 async function fetchCleanly(getToken: () => Promise<{ value: string }>, lines: string[]): Promise<boolean> {
   let ok: boolean;
   try {
     const { value } = await getToken();
     ok = typeof value === 'string' && value.trim() !== '';
+    seen.add('token');
   } catch (e) {
     ok = cleanFailure(e);
+    if (isKeybrokerError(e)) seen.add(`exit ${e.exitCode}`);
   }
   const leaked = lines.find((l) => l.includes(PLANTED) || l.includes(VAULT_TOKEN));
   if (leaked) throw new Error(`a --debug line shows a secret: ${leaked}`);
@@ -272,6 +277,7 @@ async function fetchCleanly(getToken: () => Promise<{ value: string }>, lines: s
 
 describe('vault sources against random answers', () => {
   it('vault KV: a non-empty value, or exit 3, 4 or 5 with a clean line', { timeout: 300_000 }, async () => {
+    seen.clear();
     await fc.assert(
       fc.asyncProperty(fc.array(answerArb, { minLength: 1, maxLength: 4 }), async (answers) => {
         script(answers);
@@ -287,6 +293,7 @@ describe('vault sources against random answers', () => {
       }),
       { numRuns: FETCH_RUNS },
     );
+    expect([...seen].sort()).toEqual(['exit 3', 'exit 4', 'exit 5', 'token']);
   });
 
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
@@ -314,6 +321,7 @@ describe('vault sources against random answers', () => {
   it('vault identity: a non-empty token, or exit 3, 4 or 5 with a clean line', {
     timeout: 300_000,
   }, async () => {
+    seen.clear();
     await fc.assert(
       fc.asyncProperty(fc.array(identityAnswer, { minLength: 1, maxLength: 3 }), async (answers) => {
         script(answers);
@@ -328,6 +336,7 @@ describe('vault sources against random answers', () => {
       }),
       { numRuns: FETCH_RUNS },
     );
+    expect([...seen].sort()).toEqual(['exit 3', 'exit 4', 'exit 5', 'token']);
   });
 
   // Regression: an exp beyond what a Date holds made toISOString() throw (exit 1, internal error).
