@@ -232,9 +232,10 @@ export async function getToken(
         throw e;
       });
       if (lock?.recovered) log.debug('recovered a lock left by a killed run');
-      if (lock && lock.waitedMs > 0) {
-        // Someone else may have fetched while we waited. With --refresh or a rejected token,
-        // only a token fetched since this run began will do.
+      if (lock) {
+        // Someone else may have fetched (or failed) while we waited, or between our first read
+        // and taking the lock. With --refresh or a rejected token, only a token fetched since
+        // this run began will do.
         const again = await readEntry();
         const mustBeNew = options.refresh || decision.action === 'force';
         const changed =
@@ -255,6 +256,10 @@ export async function getToken(
           }
           entry = again;
           if (decision.action === 'force') decision = { action: 'serve' };
+        } else if (again && entry && !changed && again.backoffUntilMs !== entry.backoffUntilMs) {
+          // Another run's attempt failed meanwhile: its backoff holds for this run too, so that
+          // concurrent runs make one attempt per backoff step between them.
+          entry = again;
         }
       }
     }

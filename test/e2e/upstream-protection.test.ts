@@ -1,0 +1,158 @@
+/**
+ * Upstream protection end to end (contract §2 "Stale if error", issue 7 "negative caching"):
+ * after Vault fails, the cache entry records the failure and a backoff horizon; until it passes,
+ * no run asks Vault again while the cached token is still printed, and concurrent runs after it
+ * passes make one attempt between them. dist/keybroker against the local Vault, through
+ * /bin/sh -c as Claude Code runs it.
+ *
+ * The backoff horizon is moved by editing the entry's `backoffUntilMs` (the record this feature
+ * keeps): waiting out real 2.5-300 s steps would make the test slow and its counts depend on
+ * the machine's speed.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { CacheEntry } from '../../src/cache/types.js';
+import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { startVaultServer, type VaultServer, vaultAdmin } from '../servers/vault-server.js';
+
+const TOKEN = 'sk-ant-api03-upstream-0001';
+const TTL = { CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '1000' };
+let vault: VaultServer;
+let sb: Sandbox;
+
+beforeAll(async () => {
+  vault = await startVaultServer();
+  await vaultAdmin(vault.url, vault.rootToken).putKv('secret', 2, 'llm', { token: TOKEN });
+});
+afterAll(async () => {
+  await vault.close();
+});
+beforeEach(() => {
+  vault.faults = [];
+  sb = makeSandbox({ VAULT_ADDR: vault.url, VAULT_TOKEN: vault.rootToken, ...TTL });
+  sb.writeConfig({
+    profiles: { default: { source: { type: 'vault', path: 'secret/llm', field: 'token' } } },
+  });
+});
+afterEach(() => sb.cleanup());
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function entryFile(): string {
+  const name = fs.readdirSync(sb.cacheDir).find((f) => f.endsWith('.json'));
+  if (!name) throw new Error('no cache entry');
+  return path.join(sb.cacheDir, name);
+}
+const readEntry = (): CacheEntry => JSON.parse(fs.readFileSync(entryFile(), 'utf8')) as CacheEntry;
+function patchEntry(patch: Partial<CacheEntry>): void {
+  fs.writeFileSync(entryFile(), JSON.stringify({ ...readEntry(), ...patch }), { mode: 0o600 });
+}
+
+/** The one warning line of a run that printed the cached token because Vault failed. */
+const STALE_WARNING =
+  /^keybroker: warning: vault kv secret\/llm field token: Vault answered HTTP 503; printing the cached token fetched \d{4}-\d\d-\d\dT[\d:.]+Z\n$/;
+const BACKOFF_WARNING =
+  /^keybroker: warning: the vault source failed recently; printing the cached token \(fetched \d{4}-\d\d-\d\dT[\d:.]+Z\) until \d{4}-\d\d-\d\dT[\d:.]+Z\n$/;
+
+describe('negative caching after an upstream failure', () => {
+  it('a dead Vault sees one attempt per backoff step while the cached token keeps being printed', async () => {
+    const first = await runKeybroker([], sb);
+    expect(first).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+
+    // Vault dies; the entry (a stored secret, TTL 1 s) is older than the TTL.
+    vault.faults = [{ kind: 'status', status: 503 }];
+    await sleep(1100);
+    vault.resetCounts();
+    const before = Date.now();
+    const failed = await runKeybroker([], sb);
+    const after = Date.now();
+    expect(failed.code).toBe(0);
+    expect(failed.stdout).toBe(`${TOKEN}\n`);
+    expect(failed.stderr).toMatch(STALE_WARNING);
+    expect(vault.requests).toHaveLength(1);
+    // First step: 5 s with jitter, i.e. between 2.5 and 5 s after the attempt.
+    let e = readEntry();
+    expect(e.failures).toBe(1);
+    expect(e.backoffUntilMs).toBeGreaterThanOrEqual(before + 2500);
+    expect(e.backoffUntilMs).toBeLessThanOrEqual(after + 5000);
+
+    // Inside the step (held open far ahead here), nobody asks Vault: sequential and concurrent
+    // runs all print the cached token with one warning line.
+    patchEntry({ backoffUntilMs: Date.now() + 600_000 });
+    const inside = [
+      await runKeybroker([], sb),
+      await runKeybroker([], sb),
+      ...(await Promise.all(Array.from({ length: 8 }, () => runKeybroker([], sb)))),
+    ];
+    for (const r of inside) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${TOKEN}\n`);
+      expect(r.stderr).toMatch(BACKOFF_WARNING);
+    }
+    expect(vault.requests).toHaveLength(1);
+    expect(readEntry().failures).toBe(1);
+
+    // The step is over: ten concurrent runs make exactly one attempt between them, and the
+    // next step doubles (10 s with jitter: 5 to 10 s).
+    patchEntry({ backoffUntilMs: Date.now() - 1 });
+    const t0 = Date.now();
+    const burst = await Promise.all(Array.from({ length: 10 }, () => runKeybroker([], sb)));
+    const t1 = Date.now();
+    for (const r of burst) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${TOKEN}\n`);
+      expect(r.stderr).toMatch(new RegExp(`${STALE_WARNING.source}|${BACKOFF_WARNING.source}`));
+    }
+    expect(burst.filter((r) => STALE_WARNING.test(r.stderr))).toHaveLength(1);
+    expect(vault.requests).toHaveLength(2);
+    e = readEntry();
+    expect(e.failures).toBe(2);
+    expect(e.backoffUntilMs).toBeGreaterThanOrEqual(t0 + 5000);
+    expect(e.backoffUntilMs).toBeLessThanOrEqual(t1 + 10_000);
+    expect(e.token).toBe(TOKEN);
+
+    // Vault is back: once the step is over the next run fetches, and the record is cleared.
+    vault.faults = [];
+    patchEntry({ backoffUntilMs: Date.now() - 1 });
+    const back = await runKeybroker([], sb);
+    expect(back).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    e = readEntry();
+    expect(e.failures).toBeUndefined();
+    expect(e.backoffUntilMs).toBeUndefined();
+  });
+
+  it('a token still inside its refresh-ahead window is served silently while the source is in backoff', async () => {
+    // TTL 40 s: the entry is usable for 40 s and refreshed ahead in its last 10 s.
+    const env = { CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '40000' };
+    expect((await runKeybroker([], sb, { env })).code).toBe(0);
+    vault.faults = [{ kind: 'status', status: 503 }];
+    vault.resetCounts();
+    // Into the last quarter: the refresh fails, the still-valid token is printed with a warning.
+    patchEntry({ fetchedAtMs: Date.now() - 32_000 });
+    const refresh = await runKeybroker([], sb, { env });
+    expect(refresh.code).toBe(0);
+    expect(refresh.stdout).toBe(`${TOKEN}\n`);
+    expect(refresh.stderr).toBe(
+      'keybroker: warning: refreshing the token failed (ERR_VAULT_SERVER_ERROR); printing the cached token, still valid\n',
+    );
+    expect(vault.requests).toHaveLength(1);
+    expect(readEntry().failures).toBe(1);
+    // In backoff the next runs are plain cache hits: no attempt, no warning.
+    patchEntry({ fetchedAtMs: Date.now() - 32_000, backoffUntilMs: Date.now() + 600_000 });
+    const hits = await Promise.all(Array.from({ length: 5 }, () => runKeybroker([], sb, { env })));
+    for (const r of hits) expect(r).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    expect(vault.requests).toHaveLength(1);
+  });
+
+  it('a source that answers "denied" is believed: nothing stale is printed and no backoff is recorded', async () => {
+    expect((await runKeybroker([], sb)).code).toBe(0);
+    vault.faults = [{ kind: 'status', status: 403 }];
+    await sleep(1100);
+    const r = await runKeybroker([], sb);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(fs.readdirSync(sb.cacheDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+  });
+});
