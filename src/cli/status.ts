@@ -126,14 +126,8 @@ async function describe(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<string> {
   const { createSource } = await import('../sources/index.js');
-  const source = await createSource(resolved.source, {
-    logger: ctx.logger,
-    memo: { get: async () => undefined, set: async () => {}, delete: async () => {} },
-    env,
-    homeDir: ctx.homeDir,
-    ttlMs: resolved.ttlMs,
-    refreshMarginMs: resolved.cache.refreshMarginMs,
-  });
+  const { sourceDeps } = await import('../doctor/run.js');
+  const source = await createSource(resolved.source, sourceDeps(ctx, resolved, env));
   return source.describe();
 }
 

@@ -181,7 +181,8 @@ export async function runDoctor(ctx: AppContext, options: DoctorOptions): Promis
 // ---------------------------------------------------------------------------------------------
 // Sources
 
-function sourceDeps(ctx: AppContext, resolved: ResolvedProfile, env: Env): SourceDeps {
+/** What a source needs to be described or checked (no memo: doctor and status never cache). */
+export function sourceDeps(ctx: AppContext, resolved: ResolvedProfile, env: Env): SourceDeps {
   return {
     logger: ctx.logger,
     memo: { get: async () => undefined, set: async () => {}, delete: async () => {} },
