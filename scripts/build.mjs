@@ -38,7 +38,12 @@ const dist = path.join(root, 'dist');
 const stage = fs.mkdtempSync(path.join(root, 'dist-build-'));
 fs.mkdirSync(dist, { recursive: true });
 // dist/ is CommonJS for the first stage; the second stage uses explicit .mjs files.
-fs.writeFileSync(path.join(dist, 'package.json'), '{ "type": "commonjs" }\n');
+const distPkg = path.join(dist, 'package.json');
+const distPkgText = '{ "type": "commonjs" }\n';
+if (!fs.existsSync(distPkg) || fs.readFileSync(distPkg, 'utf8') !== distPkgText) {
+  fs.writeFileSync(`${distPkg}.tmp`, distPkgText);
+  fs.renameSync(`${distPkg}.tmp`, distPkg);
+}
 
 // TEMPORARY while the source issues land: a source module that does not exist yet becomes one
 // that refuses with exit 2, so the rest builds. Removed once every source exists.
