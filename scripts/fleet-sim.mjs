@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+// Fleet simulation: N laptops × S Claude Code sessions with TTL T against a counting local
+// upstream, in virtual time, with the cache policy that ships (src/cache/policy.ts, bundled on
+// the fly). Reports upstream requests per second against users / T, the burstiness after a mass
+// start (everyone at 9:00), and with --outage how often a dead upstream is asked.
+//
+//   node scripts/fleet-sim.mjs [--laptops 1000] [--sessions 4] [--ttl-s 300] [--hours 4]
+//     [--request-mean-s 30] [--start-spread-s 60] [--kind stored|expiring] [--lifetime-s 3600]
+//     [--outage-at-min M --outage-min D] [--bucket-s 10] [--seed 1]
+//     [--variant jittered-refresh] [--policy other-policy.ts] [--json out.json] [--svg docs/fleet-sim.svg]
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadPolicy } from './fleet-sim/policy.mjs';
+import { startCountingServer } from './fleet-sim/server.mjs';
+import { analyse, simulate } from './fleet-sim/simulate.mjs';
+import { lineChart } from './fleet-sim/svg.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const num = (name, dflt) => Number(opt(name, String(dflt)));
+
+export async function run(o) {
+  const policy = await loadPolicy(o.policyFile, o.variant);
+  const outageFromMs = o.outageAtMs ?? Number.POSITIVE_INFINITY;
+  const outageUntilMs = o.outageAtMs !== undefined ? o.outageAtMs + o.outageMs : Number.NEGATIVE_INFINITY;
+  const server = await startCountingServer({ outageFromMs, outageUntilMs });
+  const started = performance.now();
+  try {
+    const { stats, laptops } = await simulate(policy, server, o);
+    const a = analyse(server.times, o);
+    const result = {
+      options: o,
+      stats,
+      upstream: { succeeded: server.times.length, failed: server.failures.length },
+      usersPerTtlPerS: a.usersPerTtlPerS,
+      overallRatePerS: a.overallRatePerS,
+      steadyRatePerS: a.steadyRatePerS,
+      steadyRatio: a.steadyRatio,
+      expectedPerBucket: a.expectedPerBucket,
+      cycles: a.cycles,
+      buckets: a.buckets,
+      // The shortest time between two upstream requests of one laptop: the policy's own pace.
+      minGapPerLaptopMs: Math.min(
+        ...laptops.flatMap((l) => l.attempts.slice(1).map((t, i) => t - l.attempts[i])),
+      ),
+      wallMs: Math.round(performance.now() - started),
+    };
+    if (o.outageAtMs !== undefined) {
+      // Attempts each laptop made while the upstream was dead, against the backoff steps that fit.
+      const per = laptops.map((l) => l.attempts.filter((t) => t >= outageFromMs && t < outageUntilMs).length);
+      result.outage = {
+        attemptsPerLaptopMax: Math.max(...per),
+        attemptsPerLaptopMean: per.reduce((x, y) => x + y, 0) / per.length,
+        backoffStepsThatFit: backoffSteps(policy, o.outageMs),
+        callsServedStale: stats.stale,
+        callsFailed: stats.errors,
+      };
+    }
+    return result;
+  } finally {
+    await server.close();
+  }
+}
+
+/** How many attempts a dead upstream can see from one laptop in `ms` if every step is honoured (shortest jitter). */
+function backoffSteps(policy, ms) {
+  let t = 0;
+  let n = 1; // the attempt that discovers the outage
+  for (let f = 1; ; f++) {
+    t += policy.backoffDelayMs(f, 0);
+    if (t >= ms) return n;
+    n++;
+  }
+}
+
+export function options(overrides = {}) {
+  const ttlS = num('ttl-s', 300);
+  const o = {
+    laptops: num('laptops', 1000),
+    sessions: num('sessions', 4),
+    ttlMs: ttlS * 1000,
+    marginMs: num('margin-s', 120) * 1000,
+    staleIfErrorMs: num('stale-if-error-s', 3600) * 1000,
+    minRefreshIntervalMs: 10_000,
+    durationMs: num('hours', 4) * 3_600_000,
+    requestMeanMs: num('request-mean-s', 30) * 1000,
+    startSpreadMs: num('start-spread-s', 60) * 1000,
+    kind: opt('kind', 'stored'),
+    lifetimeMs: num('lifetime-s', 3600) * 1000,
+    bucketMs: num('bucket-s', 10) * 1000,
+    seed: num('seed', 1),
+    ...(opt('policy') ? { policyFile: opt('policy') } : {}),
+    ...(opt('variant') ? { variant: opt('variant') } : {}),
+    ...(opt('outage-at-min') !== undefined
+      ? { outageAtMs: num('outage-at-min', 60) * 60_000, outageMs: num('outage-min', 15) * 60_000 }
+      : {}),
+    ...overrides,
+  };
+  return o;
+}
+
+export function summary(r) {
+  const o = r.options;
+  const c = r.cycles;
+  const pick = (i) => (c[i] ? c[i].peakToMean.toFixed(2) : '-');
+  const lines = [
+    `fleet (${o.variant ? `proposal ${o.variant}` : 'shipped policy'}): ${o.laptops} laptops × ${o.sessions} sessions, TTL ${o.ttlMs / 1000} s, ${o.kind} secret, ${o.durationMs / 3_600_000} h, start spread ${o.startSpreadMs / 1000} s, API request every ${o.requestMeanMs / 1000} s on average`,
+    `  users / TTL: ${r.usersPerTtlPerS.toFixed(3)} req/s | upstream steady state (all sessions running, after 2 TTLs): ${r.steadyRatePerS.toFixed(3)} req/s = ${r.steadyRatio.toFixed(3)} × users / TTL (goal <= 1.05)`,
+    `  helper calls ${r.stats.calls}: served from cache ${r.stats.served}, fetched ${r.stats.fetched}, refreshed ahead ${r.stats.refreshAhead}, stale ${r.stats.stale}, failed ${r.stats.errors}`,
+    `  burstiness (peak / mean of ${o.bucketMs / 1000}-s buckets per TTL-long cycle): cycle 0 ${pick(0)}, 1 ${pick(1)}, 2 ${pick(2)}, after 1 h ${pick(Math.round(3_600_000 / o.ttlMs))}, last ${pick(c.length - 1)}`,
+  ];
+  if (r.outage) {
+    lines.push(
+      `  outage ${o.outageMs / 60_000} min: attempts per laptop max ${r.outage.attemptsPerLaptopMax}, mean ${r.outage.attemptsPerLaptopMean.toFixed(2)} (backoff steps that fit: ${r.outage.backoffStepsThatFit}); calls served stale ${r.outage.callsServedStale}, failed ${r.outage.callsFailed}`,
+    );
+  }
+  lines.push(
+    `  shortest gap between two requests of one laptop: ${(r.minGapPerLaptopMs / 1000).toFixed(1)} s (${(r.minGapPerLaptopMs / o.ttlMs).toFixed(2)} × TTL)`,
+  );
+  lines.push(`  simulated in ${(r.wallMs / 1000).toFixed(1)} s against the counting server`);
+  return lines.join('\n');
+}
+
+/** The chart averages the buckets over one minute, so that it stays small and readable. */
+export function chart(r, extra = []) {
+  const o = r.options;
+  const per = Math.max(1, Math.round(60_000 / o.bucketMs));
+  const toSeries = (res, label, color) => {
+    const points = [];
+    for (let i = 0; i + per <= res.buckets.length; i += per) {
+      const n = res.buckets.slice(i, i + per).reduce((a, b) => a + b, 0);
+      points.push([(i * o.bucketMs) / 60_000, n / ((per * o.bucketMs) / 1000)]);
+    }
+    return { label, color, points };
+  };
+  return lineChart({
+    title: `Upstream requests per second: ${o.laptops} laptops × ${o.sessions} Claude Code sessions, TTL ${o.ttlMs / 1000} s`,
+    subtitle: `everyone starts at 9:00 (within ${o.startSpreadMs / 1000} s); one-minute averages; steady state ${r.steadyRatio.toFixed(3)} × users / TTL; node scripts/fleet-sim.mjs --svg docs/fleet-sim.svg`,
+    xLabel: 'minutes after 9:00',
+    yLabel: 'upstream requests / s',
+    series: [
+      toSeries(r, 'shipped policy', '#1f6feb'),
+      ...extra.map((e) => toSeries(e.result, e.label, e.color)),
+    ],
+    refs: [
+      { y: r.usersPerTtlPerS, label: 'users / TTL', color: '#2da44e' },
+      { y: 1.05 * r.usersPerTtlPerS, label: '1.05 × users / TTL (goal)', color: '#cf222e' },
+    ],
+  });
+}
+
+const isMain =
+  process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);
+if (isMain) {
+  const o = options();
+  const r = await run(o);
+  process.stdout.write(`${summary(r)}\n`);
+  const json = opt('json');
+  if (json) fs.writeFileSync(json, `${JSON.stringify({ ...r, buckets: undefined }, null, 2)}\n`);
+  const svg = opt('svg');
+  if (svg) {
+    fs.writeFileSync(svg, chart(r));
+    process.stdout.write(`  wrote ${svg}\n`);
+  }
+}

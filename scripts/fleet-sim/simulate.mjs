@@ -1,0 +1,166 @@
+// The fleet in virtual time: N laptops (one user, one cache each) × S Claude Code sessions.
+// A session calls the helper when it starts and, after that, on its first API request once the
+// TTL it was given has run out (contract §1: after the TTL the next request triggers the helper),
+// with API requests arriving as a Poisson process. Each call runs the shipped cache policy
+// (decide, inBackoff, staleUsable, backoffDelayMs from src/cache/policy.ts) the way
+// src/broker/broker.ts does; a fetch is a real HTTP request to the counting server, stamped with
+// the virtual time.
+
+/** A small seeded PRNG (mulberry32). */
+export function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Binary min-heap of events ordered by time. */
+class Heap {
+  items = [];
+  push(e) {
+    const a = this.items;
+    a.push(e);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p].t <= a[i].t) break;
+      [a[p], a[i]] = [a[i], a[p]];
+      i = p;
+    }
+  }
+  pop() {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l].t < a[m].t) m = l;
+        if (r < a.length && a[r].t < a[m].t) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i], a[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
+  get size() {
+    return this.items.length;
+  }
+}
+
+/**
+ * options: laptops, sessions, ttlMs, marginMs, staleIfErrorMs, minRefreshIntervalMs, durationMs,
+ * requestMeanMs (mean gap between a session's API requests), startSpreadMs, kind ('stored' |
+ * 'expiring'), lifetimeMs (for 'expiring'), seed.
+ */
+export async function simulate(policy, server, o) {
+  const rnd = prng(o.seed);
+  const exp = (mean) => -Math.log(1 - rnd()) * mean;
+  const params = { ttlMs: o.ttlMs, marginMs: o.marginMs, staleIfErrorMs: o.staleIfErrorMs };
+  const laptops = Array.from({ length: o.laptops }, () => ({ entry: undefined, attempts: [] }));
+  const heap = new Heap();
+  for (let l = 0; l < o.laptops; l++) {
+    for (let s = 0; s < o.sessions; s++) heap.push({ t: rnd() * o.startSpreadMs, laptop: l });
+  }
+  const stats = { calls: 0, served: 0, fetched: 0, refreshAhead: 0, stale: 0, failed: 0, errors: 0 };
+  while (heap.size > 0) {
+    const ev = heap.pop();
+    if (ev.t >= o.durationMs) continue;
+    stats.calls++;
+    const lap = laptops[ev.laptop];
+    const t = ev.t;
+    const entry = lap.entry;
+    const decision = policy.decide({
+      entry,
+      nowMs: t,
+      params,
+      minRefreshIntervalMs: o.minRefreshIntervalMs,
+      served: undefined,
+      entryFingerprint: undefined,
+      invocationStartMs: t,
+    });
+    let printed = true;
+    if (decision.action === 'serve') {
+      stats.served++;
+    } else if (entry && policy.inBackoff(entry, t) && decision.action === 'refresh-ahead') {
+      stats.served++;
+    } else if (entry && policy.inBackoff(entry, t) && policy.staleUsable(entry, t, params)) {
+      stats.stale++;
+    } else {
+      lap.attempts.push(t);
+      const res = await server.request(t, ev.laptop);
+      if (res.ok) {
+        if (decision.action === 'refresh-ahead') stats.refreshAhead++;
+        else stats.fetched++;
+        lap.entry = {
+          v: 1,
+          key: 'sim',
+          profile: 'default',
+          source: o.kind === 'expiring' ? 'vault-identity' : 'vault',
+          token: res.token,
+          fetchedAtMs: t,
+          ...(o.kind === 'expiring' ? { expiresAtMs: t + o.lifetimeMs } : {}),
+        };
+      } else {
+        stats.failed++;
+        if (entry) {
+          const failures = (entry.failures ?? 0) + 1;
+          lap.entry = { ...entry, failures, backoffUntilMs: t + policy.backoffDelayMs(failures, rnd()) };
+        }
+        const usable = entry && (decision.action === 'refresh-ahead' || policy.staleUsable(entry, t, params));
+        if (usable) stats.stale++;
+        else {
+          stats.errors++;
+          printed = false;
+        }
+      }
+    }
+    // Claude Code holds what it got for the TTL, then calls again on its next API request; after
+    // a failure it calls again on its next request.
+    const next = printed ? t + o.ttlMs + exp(o.requestMeanMs) : t + exp(o.requestMeanMs);
+    heap.push({ t: next, laptop: ev.laptop });
+  }
+  return { stats, laptops };
+}
+
+/** Requests per bucket, the rate against users / TTL, and burstiness per TTL-long cycle. */
+export function analyse(times, o) {
+  const bucketMs = o.bucketMs;
+  const nb = Math.ceil(o.durationMs / bucketMs);
+  const buckets = new Array(nb).fill(0);
+  for (const t of times) buckets[Math.min(nb - 1, Math.floor(t / bucketMs))]++;
+  const usersPerTtlPerS = o.laptops / (o.ttlMs / 1000);
+  const rateIn = (fromMs, toMs) =>
+    times.filter((t) => t >= fromMs && t < toMs).length / ((toMs - fromMs) / 1000);
+  // Steady state: from two TTLs after the last session started to the end.
+  const steadyFrom = o.startSpreadMs + 2 * o.ttlMs;
+  const steadyRatePerS = rateIn(steadyFrom, o.durationMs);
+  const perCycle = Math.round(o.ttlMs / bucketMs);
+  const cycles = [];
+  for (let c = 0; c * perCycle < nb; c++) {
+    const slice = buckets.slice(c * perCycle, (c + 1) * perCycle);
+    if (slice.length < perCycle) break;
+    const mean = slice.reduce((a, b) => a + b, 0) / slice.length;
+    cycles.push({ cycle: c, peakToMean: mean > 0 ? Math.max(...slice) / mean : 0 });
+  }
+  // A uniform (Poisson) fleet would still show some peak: its expected level, for comparison.
+  const expectedPerBucket = usersPerTtlPerS * (bucketMs / 1000);
+  return {
+    usersPerTtlPerS,
+    overallRatePerS: times.length / (o.durationMs / 1000),
+    steadyRatePerS,
+    steadyRatio: steadyRatePerS / usersPerTtlPerS,
+    expectedPerBucket,
+    cycles,
+    buckets,
+  };
+}
