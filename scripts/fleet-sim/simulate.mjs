@@ -5,18 +5,7 @@
 // (decide, inBackoff, staleUsable, backoffDelayMs from src/cache/policy.ts) the way
 // src/broker/broker.ts does; a fetch is a real HTTP request to the counting server, stamped with
 // the virtual time.
-
-/** A small seeded PRNG (mulberry32). */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './prng.mjs';
 
 /** Binary min-heap of events ordered by time. */
 class Heap {

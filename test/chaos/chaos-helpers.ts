@@ -119,17 +119,8 @@ export function leftovers(dir: string): string[] {
   return fs.readdirSync(dir).filter((f) => /^\..*\.tmp$/.test(f) || f.includes('.stale-'));
 }
 
-/** A small seeded PRNG (mulberry32), so a failing run can be replayed with CHAOS_SEED. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a failing run can be replayed with CHAOS_SEED. */
+export { prng } from '../../scripts/fleet-sim/prng.mjs';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
