@@ -19,6 +19,7 @@ export default async function concurrencyBench(h) {
     const row = h.compare(`${N} concurrent cold invocations vs one cold invocation`, {
       a: { label: `${N} × keybroker at once (cold cache)`, cmd: batch, env: sb.env },
       b: { label: '1 × keybroker (cold cache)', cmd: one, env: sb.env },
+      runs: Math.min(h.runs, 10),
       before: () => {
         fs.rmSync(cacheDir, { recursive: true, force: true });
         batches++;
@@ -34,6 +35,7 @@ export default async function concurrencyBench(h) {
         env: sb.env,
       },
       b: { label: '1 × node -e 0', cmd: node0, env: sb.env },
+      runs: Math.min(h.runs, 10),
     });
     const records = fs
       .readFileSync(audit, 'utf8')
