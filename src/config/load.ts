@@ -152,8 +152,9 @@ function unreadable(file: string, e: unknown) {
  */
 export function parseConfigText(text: string, file: string): unknown {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     const { offset, expected } = locateJsonError(text);
     let line = 1;
@@ -171,6 +172,28 @@ export function parseConfigText(text: string, file: string): unknown {
       { hint: `fix the syntax there; ${seeDocs('ERR_CONFIG_JSON')}` },
     );
   }
+  // The merge, origin and template walks recurse: a pathological nesting would overflow the
+  // stack (a RangeError, exit 1) instead of being a configuration error.
+  if (nestedDeeperThan(parsed, MAX_CONFIG_DEPTH)) {
+    throw configError('ERR_CONFIG_JSON', `config ${file}: nested more than ${MAX_CONFIG_DEPTH} levels deep`, {
+      hint: `no config needs that; fix the file; ${seeDocs('ERR_CONFIG_JSON')}`,
+    });
+  }
+  return parsed;
+}
+
+/** Far deeper than any real config (profiles.<name>.source.claims.<claim> is 5 levels). */
+const MAX_CONFIG_DEPTH = 64;
+
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /**
