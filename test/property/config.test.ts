@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConfigInputs, loadConfig, resolveProfile } from '../../src/config/load.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { ExitCode, formatErrorLine, isKeybrokerError } from '../../src/errors.js';
@@ -293,6 +293,27 @@ describe('config loader, validator and resolver', () => {
         return loadsOrFailsCleanly(fx.inputs({ extraEnv: { KB_SET: PLANTED_ENV } }));
       }),
       { numRuns: NUM_RUNS },
+    );
+  });
+
+  // Regression: the merge and origin walks recursed into a deeply nested value and overflowed
+  // the stack (RangeError, exit 1).
+  it.each([
+    ['objects', (inner: string) => `{"a":${inner}}`],
+    ['arrays', (inner: string) => `[${inner}]`],
+  ])('a config nested 20,000 levels deep in %s is exit 2', (_what, wrap) => {
+    writeLayer(fx.managedPath, null);
+    let inner = '1';
+    for (let i = 0; i < 20_000; i++) inner = wrap(inner);
+    writeLayer(fx.userPath, {
+      text: `{"profiles":{"default":{"source":{"type":"jwt","claims":{"deep":${inner}}}}}}`,
+      mode: 0o600,
+    });
+    expect(() => loadConfig(fx.inputs())).toThrow(
+      expect.objectContaining({
+        exitCode: 2,
+        message: `config ${fx.userPath}: nested more than 64 levels deep`,
+      }),
     );
   });
 });
