@@ -48,7 +48,11 @@ beforeAll(async () => {
   await vaultAdmin(vault.url, vault.rootToken).putKv('secret', 2, 'llm', { token: TOKEN });
   sb = makeSandbox({ VAULT_ADDR: vault.url, VAULT_TOKEN: vault.rootToken });
   sb.writeConfig({
-    profiles: { default: { timeoutMs: 8000, source: { type: 'vault', path: 'secret/llm', field: 'token' } } },
+    // A generous deadline: on a starved machine a slow but live holder must not make a waiter
+    // give up (exit 3); a lock that is really stuck still fails the run, only later.
+    profiles: {
+      default: { timeoutMs: 30_000, source: { type: 'vault', path: 'secret/llm', field: 'token' } },
+    },
   });
   const first = await startKeybroker(['--json'], sb).done;
   expect(first.code).toBe(0);
