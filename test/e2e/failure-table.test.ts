@@ -4,8 +4,9 @@
  * filesystem permissions and upstream answers, each run through dist/keybroker as Claude Code
  * runs it. For each: nothing on stdout, the exact exit code, exactly one stderr line (the
  * exact line, with the sandbox path and server addresses put back as $SB, $VAULT, $AWS), and
- * no stack trace. Two rows are not failures but belong here because a malformed input must
- * not fail them: a malformed TTL variable and a corrupt cache entry are one warning, exit 0.
+ * no stack trace. Three rows are not failures but belong here because a bad input must not
+ * fail them: a malformed TTL variable, a corrupt cache entry and an audit log that cannot be
+ * written are each one warning line, exit 0, and the token on stdout.
  *
  * Rows run concurrently in small batches; each has its own sandbox, Vault KV path and, where
  * a fault is global, its own Secrets Manager server.
@@ -253,6 +254,26 @@ const ROWS: Row[] = [
     exit: 6,
     line: 'keybroker: config file $SB/home/.config/keybroker/config.json: owned by uid 65534, not by you (uid 0) (chown it to yourself or remove it; see docs/troubleshooting.md#err_unsafe_owner)',
   },
+  {
+    name: 'config: nested 20,000 levels deep',
+    setup: (c) =>
+      fs.writeFileSync(
+        c.sb.configPath,
+        `{"profiles":{"default":{"source":{"type":"jwt","claims":{"x":${'['.repeat(20_000)}${']'.repeat(20_000)}}}}}}`,
+      ),
+    exit: 2,
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: nested more than 64 levels deep (no config needs that; fix the file; see docs/troubleshooting.md#err_config_json)',
+  },
+  {
+    name: 'config: audit file is a directory (a warning, exit 0)',
+    setup: (c) => {
+      fs.mkdirSync(path.join(c.sb.home, 'audit.d'), { mode: 0o700 });
+      c.sb.writeConfig({ ...jwtConfig(c.keyFile), audit: { file: '~/audit.d' } });
+    },
+    exit: 0,
+    stdout: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/,
+    line: 'keybroker: warning: could not write the audit log $SB/home/audit.d: EISDIR (check that its directory is writable, or set audit.enabled to false)',
+  },
   // ---- environment
   {
     name: 'environment: malformed CLAUDE_CODE_API_KEY_HELPER_TTL_MS (a warning, exit 0)',
@@ -451,6 +472,13 @@ const ROWS: Row[] = [
     env: () => ({ VAULT_ADDR: vault.url }),
     exit: 2,
     line: 'keybroker: vault: cannot read secret id file $SB/home/secret-id (ENOENT) (check the path and its permissions; see docs/troubleshooting.md#err_vault_credential_file)',
+  },
+  {
+    name: 'environment: keychain source with no session bus',
+    setup: (c) => writeProfile(c, { type: 'keychain', service: 'kb-failure-table', account: 'llm' }),
+    env: (c) => ({ DBUS_SESSION_BUS_ADDRESS: `unix:path=${c.sb.dir}/no-bus` }),
+    exit: 3,
+    line: 'keybroker: keychain (Secret Service): session bus at $SB/no-bus: ENOENT (start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_unavailable)',
   },
   // ---- upstream answers: Vault
   {
