@@ -5,7 +5,9 @@
  * Debian tools (tar, gzip, zip, dpkg-deb, rpmbuild, wixl, osslsigncode). See docs/release.md.
  *
  *   node scripts/package.mjs [--targets linux-x64,win-x64] [--no-code-cache] [--skip-build]
- *                            [--no-packages] [--out DIR]
+ *                            [--no-packages] [--packages-only] [--out DIR]
+ *
+ * --packages-only reuses the executables already in <out> (and their manifest entries).
  *
  * Every step logs one line on stderr; a manifest (sizes, code caches, timings) is written
  * to <out>/manifest.json.
@@ -40,6 +42,7 @@ const { values: opts } = parseArgs({
     'no-code-cache': { type: 'boolean', default: false },
     'skip-build': { type: 'boolean', default: false },
     'no-packages': { type: 'boolean', default: false },
+    'packages-only': { type: 'boolean', default: false },
     out: { type: 'string' },
   },
 });
@@ -134,11 +137,22 @@ const stages = await timed('bundle', () =>
 );
 
 // 4. One executable per target.
-fs.rmSync(outDir, { recursive: true, force: true });
-fs.mkdirSync(outDir, { recursive: true });
-const hostRunner = nodeRunner('native', nodeBinaries['linux-x64'], cacheRoot);
 const executables = {};
-for (const target of targets) {
+if (opts['packages-only']) {
+  const previous = JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
+  for (const f of fs.readdirSync(outDir)) {
+    if (!targets.some((t) => t.output === f)) fs.rmSync(path.join(outDir, f));
+  }
+  for (const target of targets) {
+    executables[target.id] = path.join(outDir, target.output);
+    manifest.targets[target.id] = previous.targets[target.id];
+  }
+} else {
+  fs.rmSync(outDir, { recursive: true, force: true });
+  fs.mkdirSync(outDir, { recursive: true });
+}
+const hostRunner = nodeRunner('native', nodeBinaries['linux-x64'], cacheRoot);
+for (const target of opts['packages-only'] ? [] : targets) {
   await timed(`exe ${target.id}`, async () => {
     const tw = path.join(work, 'targets', target.id);
     fs.rmSync(tw, { recursive: true, force: true });
@@ -175,6 +189,8 @@ for (const target of targets) {
     );
   });
 }
+
+fs.writeFileSync(path.join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`); // for --packages-only
 
 // 5. The linux-x64 executable must answer like dist/keybroker, with nothing on stderr.
 if (executables['linux-x64']) {

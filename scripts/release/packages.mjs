@@ -103,7 +103,7 @@ export function makeDeb({ exe, configExample, debArch, values, templatesDir, out
   for (const f of ['DEBIAN/control', 'DEBIAN/conffiles']) fs.chmodSync(path.join(root, f), 0o644);
   setMtimes(root, epoch);
   const out = path.join(outDir, `keybroker_${values.debVersion}_${debArch}.deb`);
-  execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, out], {
+  execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '-z6', '--build', root, out], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) },
   });
@@ -174,6 +174,19 @@ export function makeMsi({ exe, configExample, values, upgradeCode, templatesDir,
     ],
     { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] },
   );
+  // What WiX makes of <Environment Name="PATH" Value="[INSTALLDIR]" Part="last" Action="set"
+  // System="yes" Permanent="no"/>: "=-*" set on install, remove on uninstall, system-wide;
+  // "[~];" appends to the existing value. wixl cannot express it, so it is added here.
+  const queries = [
+    'CREATE TABLE `Environment` (`Environment` CHAR(72) NOT NULL, `Name` CHAR(255) NOT NULL LOCALIZABLE, ' +
+      '`Value` CHAR(255) LOCALIZABLE, `Component_` CHAR(72) NOT NULL PRIMARY KEY `Environment`)',
+    "INSERT INTO `Environment` (`Environment`, `Name`, `Value`, `Component_`) VALUES ('KeybrokerPath', '=-*PATH', '[~];[INSTALLDIR]', 'KeybrokerExe')",
+    "INSERT INTO `InstallExecuteSequence` (`Action`, `Sequence`) VALUES ('RemoveEnvironmentStrings', 3300)",
+    "INSERT INTO `InstallExecuteSequence` (`Action`, `Sequence`) VALUES ('WriteEnvironmentStrings', 5200)",
+  ];
+  execFileSync('msibuild', [out, ...queries.flatMap((q) => ['-q', q])], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   return out;
 }
 

@@ -52,6 +52,9 @@ export function loadSeaMain<T>(): T {
     filename: string,
     dirname: string,
   ) => void;
+  // A SEA's argv[1] is its argv[0] as typed ("keybroker" from PATH); the second stage reads
+  // argv[1] as "this executable" (e.g. for `init`), as it would be in the npm build.
+  process.argv[1] = process.execPath;
   const mod = { exports: {} as unknown };
   // The executable's own require: built-in modules only, which is all the bundle needs.
   fn.call(mod.exports, mod.exports, require, mod, process.execPath, path.dirname(process.execPath));

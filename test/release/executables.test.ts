@@ -105,6 +105,16 @@ describe.runIf(RELEASE_TESTS)('keybroker-linux-x64', () => {
     }
   });
 
+  it('init, run from PATH, names the absolute path of the executable', async () => {
+    const exePath = releaseFile('keybroker-linux-x64');
+    const r = await runShell('keybroker-linux-x64 init --print', s, {
+      env: { PATH: `${path.dirname(exePath)}:${s.env.PATH}` },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).apiKeyHelper).toBe(exePath);
+  });
+
   it('embeds a code cache for itself (manifest) and the pinned Node version', () => {
     const m = manifest();
     expect(m.node).toBe('22.23.2');
@@ -154,9 +164,20 @@ describe.runIf(RELEASE_TESTS)('keybroker-win-x64.exe under wine', () => {
       // Windows paths for wine's Z: drive (the whole Unix file system).
       const win = (p: string) => `Z:${p.replaceAll('/', '\\')}`;
       const s = makeSandbox(wineEnv);
+      // wine hands a Unix pipe to Windows programs as a handle libuv cannot open (EBADF on
+      // process.stdin/stderr), so the standard streams are files here; real Windows pipes are fine.
+      const run = async (args: string, env: Record<string, string> = {}): Promise<RunResult> => {
+        const out = path.join(s.dir, 'stdout');
+        const err = path.join(s.dir, 'stderr');
+        const r = await runShell(`${exe} ${args} </dev/null >${shq(out)} 2>${shq(err)}`, s, {
+          killAfterMs: 240_000,
+          env,
+        });
+        return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+      };
       try {
         const key = path.join(s.home, 'signing-key.pem');
-        const gen = await runShell(`${exe} keygen --out ${shq(win(key))}`, s, { killAfterMs: 240_000 });
+        const gen = await run(`keygen --out ${shq(win(key))}`);
         expect(gen.code, gen.stderr).toBe(0);
         const config = s.writeConfig({
           profiles: {
@@ -170,17 +191,15 @@ describe.runIf(RELEASE_TESTS)('keybroker-win-x64.exe under wine', () => {
             },
           },
         });
-        const opts = {
-          killAfterMs: 240_000,
-          env: { KEYBROKER_CONFIG: win(config), KEYBROKER_CACHE_DIR: win(path.join(s.dir, 'cache')) },
-        };
-        const v = await runShell(`${exe} --version`, s, opts);
+        const env = { KEYBROKER_CONFIG: win(config), KEYBROKER_CACHE_DIR: win(path.join(s.dir, 'cache')) };
+        const v = await run('--version', env);
         expect(v).toMatchObject({ code: 0, stderr: '', stdout: `${pkgVersion} (${manifest().commit})\n` });
-        const t = await runShell(exe, s, opts);
+        const t = await run('', env);
         expect(t.stderr).toBe('');
         expect(t.code).toBe(0);
+        expect(t.stdout).toMatch(JWT);
         expect(claims(t.stdout.trim())).toMatchObject({ iss: 'release-test', aud: 'gateway' });
-        const bad = await runShell(`${exe} --profile nope`, s, opts);
+        const bad = await run('--profile nope', env);
         expect({ code: bad.code, stdout: bad.stdout }).toEqual({ code: 2, stdout: '' });
         expect(bad.stderr).toMatch(/^keybroker: profile "nope" .*#err_config_unknown_profile\)\n$/);
       } finally {

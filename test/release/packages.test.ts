@@ -9,7 +9,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hasCommand, manifest, RELEASE_DIR, RELEASE_TESTS, ROOT, releaseFile } from './release-env.js';
+import {
+  hasCommand,
+  manifest,
+  RELEASE_DIR,
+  RELEASE_TESTS,
+  ROOT,
+  releaseFile,
+  WINE_REASON,
+} from './release-env.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const v: string = pkg.version;
@@ -112,7 +120,17 @@ describe.runIf(RELEASE_TESTS)('release files', () => {
     const env = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
     const install = spawnSync(
       'dpkg',
-      ['--root', root, '--force-not-root', '--force-bad-path', '--log', '/dev/null', '-i', deb],
+      [
+        '--root',
+        root,
+        '--force-not-root',
+        '--force-bad-path',
+        '--force-depends',
+        '--log',
+        '/dev/null',
+        '-i',
+        deb,
+      ],
       { encoding: 'utf8', env },
     );
     expect(install.status, install.stderr).toBe(0);
@@ -143,7 +161,7 @@ describe.runIf(RELEASE_TESTS)('release files', () => {
 
   it('the arm64 .deb carries the arm64 executable', () => {
     const deb = releaseFile(`keybroker_${v}_arm64.deb`);
-    expect(sh('dpkg-deb', ['-f', deb, 'Architecture'])).toBe('Architecture: arm64\n');
+    expect(sh('dpkg-deb', ['-f', deb, 'Architecture'])).toBe('arm64\n');
     const out = path.join(tmp, 'deb-arm64');
     sh('dpkg-deb', ['-x', deb, out]);
     expect(sha256(path.join(out, 'usr/bin/keybroker'))).toBe(sha256(releaseFile('keybroker-linux-arm64')));
@@ -180,6 +198,9 @@ describe.runIf(RELEASE_TESTS)('release files', () => {
       expect(dirs).toMatch(/^ProgramFiles64Folder\tTARGETDIR\t/m);
       const env = sh('msiinfo', ['export', msi, 'Environment']);
       expect(env).toMatch(/^KeybrokerPath\t=-\*PATH\t\[~\];\[INSTALLDIR\]\tKeybrokerExe\r?$/m);
+      const sequence = sh('msiinfo', ['export', msi, 'InstallExecuteSequence']);
+      expect(sequence).toMatch(/^WriteEnvironmentStrings\t\t5200\r?$/m);
+      expect(sequence).toMatch(/^RemoveEnvironmentStrings\t\t3300\r?$/m);
       const out = path.join(tmp, 'msi');
       fs.mkdirSync(out);
       sh('msiextract', ['-C', out, msi]);
@@ -187,6 +208,40 @@ describe.runIf(RELEASE_TESTS)('release files', () => {
       expect(extracted).toMatch(/keybroker\/keybroker\.exe$/);
       expect(sha256(extracted)).toBe(sha256(releaseFile('keybroker-win-x64.exe')));
     },
+  );
+
+  it.skipIf(WINE_REASON !== '')(
+    `msiexec under wine installs keybroker onto the PATH and uninstalls it${WINE_REASON ? ` (skipped: ${WINE_REASON})` : ''}`,
+    () => {
+      const prefix = path.join(tmp, 'wine-prefix');
+      const env = {
+        ...process.env,
+        WINEPREFIX: prefix,
+        WINEDEBUG: '-all',
+        WINEDLLOVERRIDES: 'mscoree,mshtml=',
+      };
+      const wine = (...args: string[]) =>
+        execFileSync('wine', args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      wine('winecfg', '/v', 'win10'); // Node 22 refuses wine's default Windows 7
+      const msi = releaseFile(`keybroker-${v}-x64.msi`);
+      wine('msiexec', '/i', msi, '/qn');
+      const installed = path.join(prefix, 'drive_c', 'Program Files', 'keybroker', 'keybroker.exe');
+      expect(sha256(installed)).toBe(sha256(releaseFile('keybroker-win-x64.exe')));
+      expect(
+        fs.existsSync(path.join(prefix, 'drive_c', 'ProgramData', 'keybroker', 'config.json.example')),
+      ).toBe(true);
+      const key = 'HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment';
+      expect(wine('reg', 'query', key, '/v', 'PATH')).toMatch(/;C:\\Program Files\\keybroker\\\r?\n/);
+      // A new cmd finds it on the PATH. (Output to a file: wine gives Windows programs a Unix
+      // pipe as a handle that libuv cannot open.)
+      const out = path.join(tmp, 'wine-version.txt');
+      execFileSync('sh', ['-c', `wine cmd /c "keybroker --version" </dev/null >${out} 2>&1`], { env });
+      expect(fs.readFileSync(out, 'utf8')).toBe(`${v} (${manifest().commit})\n`);
+      wine('msiexec', '/x', msi, '/qn');
+      expect(fs.existsSync(installed)).toBe(false);
+      expect(wine('reg', 'query', key, '/v', 'PATH')).not.toContain('keybroker');
+    },
+    600_000,
   );
 
   it('the Windows executable carries no (broken) Authenticode signature', () => {
