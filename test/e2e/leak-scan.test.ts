@@ -51,6 +51,8 @@ let ss: SecretServiceSession | undefined;
 let sb: Sandbox;
 let keyFile: string;
 const keychainService = `kb-leak-${tag}`;
+let keychainCacheDir = '';
+let keychainConfig = '';
 
 /** Every form in which a planted value would still be a leak. */
 function forms(value: string): string[] {
@@ -163,6 +165,30 @@ beforeAll(async () => {
   });
   // Vault answers 500 for the "down" profile's secret, so its failure paths run too.
   vault.faults.push({ kind: 'status', status: 500, match: /leak\/down/ });
+
+  // With cache.storage "keychain", tokens and login memos live in the keychain: the cache
+  // directory (a separate one here) must then hold no secret at all.
+  if (ss) {
+    keychainCacheDir = path.join(sb.dir, 'keychain-storage-cache');
+    keychainConfig = path.join(sb.home, 'keychain-storage.json');
+    fs.writeFileSync(
+      keychainConfig,
+      JSON.stringify({
+        cache: { storage: 'keychain' },
+        profiles: {
+          'kc-vault': { source: vaultKv },
+          'kc-approle': {
+            source: {
+              ...vaultKv,
+              auth: { method: 'approle', roleId: role.roleId, secretIdEnv: 'KB_APPROLE_SECRET_ID' },
+            },
+          },
+          'kc-aws': { source: { type: 'aws-secrets-manager', secretId: 'leak/llm' } },
+        },
+      }),
+      { mode: 0o600 },
+    );
+  }
 }, 60_000);
 
 afterAll(async () => {
@@ -179,6 +205,23 @@ interface Scenario {
   tokenPath?: boolean;
   /** The exit code the scenario must have (so that a broken setup cannot pass the scan). */
   exit?: number;
+}
+
+function keychainStorageScenarios(): Scenario[] {
+  const env = { KEYBROKER_CACHE_DIR: keychainCacheDir };
+  const list: Scenario[] = [];
+  for (const p of ['kc-vault', 'kc-approle', 'kc-aws']) {
+    const at = ['--config', keychainConfig, '--profile', p];
+    list.push(
+      { args: at, env, tokenPath: true, exit: 0 },
+      { args: [...at, '--debug'], env, tokenPath: true, exit: 0 },
+      { args: [...at, '--refresh', '--debug'], env, tokenPath: true, exit: 0 },
+      { args: ['status', ...at], env },
+      { args: ['doctor', '--probe', ...at], env },
+      { args: ['cache', 'clear', ...at], env, exit: 0 },
+    );
+  }
+  return list;
 }
 
 function scenarios(profiles: string[]): Scenario[] {
@@ -203,6 +246,7 @@ function scenarios(profiles: string[]): Scenario[] {
     );
   }
   list.push(
+    ...(ss ? keychainStorageScenarios() : []),
     { args: ['status'] },
     { args: ['status', '--json'] },
     { args: ['config', 'show'] },
@@ -320,5 +364,6 @@ describe('the leak scan', () => {
     expect(leaksIn(entryText)).toEqual(expect.arrayContaining(['vaultKvValue', 'awsSecretString']));
     expect(files.map((f) => path.relative(sb.dir, f))).toContain('home/.local/state/keybroker/audit.log');
     expect(entries.length).toBeGreaterThanOrEqual(4);
+    if (ss) expect(fs.existsSync(keychainCacheDir)).toBe(true);
   });
 });
