@@ -57,6 +57,12 @@ const obj = (
   ...extra,
 });
 const URL_PATTERN = '^https?://';
+/**
+ * Bounds for the durations that make a token's expiry (2 × TTL + margin, or lifetimeSec): far
+ * beyond any real use, and well inside what a Date can hold (an expiry past the year 275760
+ * made toISOString() throw a RangeError, exit 1).
+ */
+const HUNDRED_YEARS_SEC = 3_153_600_000;
 
 const mount = str('auth mount path (default: the method name)');
 const vaultAuth: Schema = {
@@ -147,7 +153,9 @@ const jwtSource = obj(
       oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
     },
     subject: str(`sub claim (default \${user})`),
-    lifetimeSec: int('token lifetime (default 2 × TTL + refresh margin); at least TTL + margin', 1),
+    lifetimeSec: int('token lifetime (default 2 × TTL + refresh margin); at least TTL + margin', 1, {
+      maximum: HUNDRED_YEARS_SEC,
+    }),
     claims: {
       type: 'object',
       description: `custom claims (default {"user": "\${user}"}); registered claims cannot be overwritten`,
@@ -208,6 +216,7 @@ const keychainSource = obj(
 const profile = obj(
   {
     ttlMs: int('how long Claude Code holds the token, unless CLAUDE_CODE_API_KEY_HELPER_TTL_MS is set', 1, {
+      maximum: HUNDRED_YEARS_SEC * 1000,
       default: 300000,
     }),
     timeoutMs: int('deadline for the whole run', 1, { maximum: 600000, default: 8000 }),
@@ -232,7 +241,10 @@ export const CONFIG_SCHEMA: Schema = obj(
     },
     cache: obj({
       storage: { type: 'string', enum: ['file', 'keychain', 'none'], default: 'file' },
-      refreshMarginMs: int('room for clock skew and request time', 0, { default: 120000 }),
+      refreshMarginMs: int('room for clock skew and request time', 0, {
+        maximum: HUNDRED_YEARS_SEC * 1000,
+        default: 120000,
+      }),
       staleIfErrorMs: int('how long a secret without expiry may be served when the source is down', 0, {
         default: 3600000,
       }),
