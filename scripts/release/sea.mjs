@@ -130,6 +130,10 @@ export function makeBlob({ work, stages, assets, runner, hostRunner }) {
     output: 'sea.blob',
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
+    // NODE_OPTIONS is not for keybroker: a V8 flag in it (say --max-old-space-size in a
+    // developer's shell) would make V8 reject the code cache with a warning on every run,
+    // and --require would run foreign code inside the credential broker.
+    execArgvExtension: 'none',
     useCodeCache: codeCache,
     assets: seaAssets,
   };

@@ -105,6 +105,15 @@ describe.runIf(RELEASE_TESTS)('keybroker-linux-x64', () => {
     }
   });
 
+  it('ignores NODE_OPTIONS: no rejected code cache warning, no --require of foreign code', async () => {
+    const hook = path.join(s.dir, 'hook.cjs');
+    fs.writeFileSync(hook, "process.stdout.write('hooked\\n');");
+    const r = await runShell(`${exe()} --version`, s, {
+      env: { NODE_OPTIONS: `--max-old-space-size=100 --require ${hook}` },
+    });
+    expect(r).toMatchObject({ code: 0, stderr: '', stdout: `${pkgVersion} (${manifest().commit})\n` });
+  });
+
   it('init, run from PATH, names the absolute path of the executable', async () => {
     const exePath = releaseFile('keybroker-linux-x64');
     const r = await runShell('keybroker-linux-x64 init --print', s, {
