@@ -632,5 +632,5 @@ function definedOnly(v: unknown): Record<string, unknown> {
 /** A value that is not secret but came from outside, shown safely on one line. */
 function printable(s: string): string {
   const clean = s.replace(/[^\x20-\x7e]/g, '?');
-  return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
+  return clean.length > 64 ? `${clean.slice(0, 64)}...` : clean;
 }

@@ -110,7 +110,7 @@ const vaultAuth: Schema = {
 const vaultConnection: Record<string, Schema> = {
   address: str('Vault address (default VAULT_ADDR)', { pattern: URL_PATTERN }),
   namespace: str('Vault namespace (default VAULT_NAMESPACE)'),
-  caCert: str('PEM file of the CA that signed Vault’s certificate (default VAULT_CACERT)'),
+  caCert: str("PEM file of the CA that signed Vault's certificate (default VAULT_CACERT)"),
   tlsSkipVerify: bool('skip TLS verification (default VAULT_SKIP_VERIFY); never in production'),
   auth: vaultAuth,
 };
@@ -153,7 +153,7 @@ const jwtSource = obj(
       oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
     },
     subject: str(`sub claim (default \${user})`),
-    lifetimeSec: int('token lifetime (default 2 × TTL + refresh margin); at least TTL + margin', 1, {
+    lifetimeSec: int('token lifetime (default 2 x TTL + refresh margin); at least TTL + margin', 1, {
       maximum: HUNDRED_YEARS_SEC,
     }),
     claims: {
