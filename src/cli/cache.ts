@@ -12,10 +12,15 @@ import { configError, isKeybrokerError } from '../errors.js';
 import { cacheDir } from '../platform/paths.js';
 import { configInputs } from './token.js';
 
-/** Every file keybroker writes in the cache directory belongs to a key `<profile>-<16 hex>`. */
+/**
+ * Every file keybroker writes in the cache directory belongs to a key `<profile>-<16 hex>`,
+ * except the validated-config markers `config-ok-<16 hex>` (see config/fingerprint.ts).
+ */
 const KEY_FILE = /^\.?(.+)-([0-9a-f]{16})(\.|$)/;
+const MARKER = /^config-ok-[0-9a-f]{16}$/;
 
 export function profileOfCacheFile(name: string): string | undefined {
+  if (MARKER.test(name)) return undefined;
   return KEY_FILE.exec(name)?.[1];
 }
 
@@ -41,6 +46,10 @@ async function clear(ctx: AppContext, args: ClearArgs): Promise<void> {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   for (const name of names) {
+    if (args.all && MARKER.test(name)) {
+      fs.unlinkSync(path.join(dir, name)); // not counted: it holds no token
+      continue;
+    }
     const owner = profileOfCacheFile(name);
     if (owner === undefined || (profile !== undefined && owner !== profile)) continue;
     const file = path.join(dir, name);

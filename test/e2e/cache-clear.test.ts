@@ -18,7 +18,8 @@ describe('cache clear', () => {
   it('removes one profile’s entry, lock and served records, and leaves other profiles alone', async () => {
     await runKeybroker([], sb, { caller: 'shared' });
     await runKeybroker(['--profile', 'default-b'], sb);
-    fs.writeFileSync(`${sb.cacheDir}/${files()[0]!.replace(/\.json$|\.served-.*$/, '')}.lock`, '{}');
+    const entry = files().find((f) => /^default-[0-9a-f]{16}\.json$/.test(f))!;
+    fs.writeFileSync(`${sb.cacheDir}/${entry.replace(/\.json$/, '')}.lock`, '{}');
     const before = files();
     expect(before.filter((f) => f.startsWith('default-b-'))).toHaveLength(2);
     const r = await runKeybroker(['cache', 'clear'], sb);
@@ -26,6 +27,7 @@ describe('cache clear', () => {
     expect(r.code).toBe(0);
     const gone = before.length - files().length;
     expect(gone).toBe(3);
+    expect(files().filter((f) => f.startsWith('config-ok-'))).toHaveLength(1);
     expect(r.stdout).toBe(`removed 3 cache files for profile default in ${sb.cacheDir}\n`);
     expect(files().every((f) => f.startsWith('default-b-'))).toBe(true);
   });
