@@ -96,6 +96,8 @@ export async function runKeychainDelete(args: KeychainArgs, ctx: AppContext): Pr
 /** Reads one line from the terminal without echoing it. Ctrl-C or Ctrl-D on an empty line aborts. */
 function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  // Echo goes off before the prompt shows: a person who types at once is never echoed.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
@@ -121,7 +123,6 @@ function readHidden(prompt: string): Promise<string> {
         else if (ch >= ' ') value += ch;
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });
