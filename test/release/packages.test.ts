@@ -154,9 +154,22 @@ describe.runIf(RELEASE_TESTS)('release files', () => {
       stdout: `${v} (${manifest().commit})\n`,
       stderr: '',
     });
-    expect(fs.readFileSync(path.join(root, 'etc/keybroker/config.json.example'), 'utf8')).toBe(
+    const example = path.join(root, 'etc/keybroker/config.json.example');
+    expect(fs.readFileSync(example, 'utf8')).toBe(
       fs.readFileSync(path.join(ROOT, 'packaging/config.json.example'), 'utf8'),
     );
+    // The example is a valid managed config for the keybroker it ships with.
+    const home = path.join(tmp, 'validate-home');
+    fs.mkdirSync(home, { mode: 0o700 });
+    const valid = spawnSync(path.join(root, 'usr/bin/keybroker'), ['config', 'validate'], {
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin', HOME: home, XDG_CONFIG_HOME: home, KEYBROKER_MANAGED_CONFIG: example },
+    });
+    expect({ status: valid.status, stdout: valid.stdout, stderr: valid.stderr }).toEqual({
+      status: 0,
+      stdout: `config ok: ${example} (managed); profiles: default, kv, aws, local-jwt\n`,
+      stderr: '',
+    });
   });
 
   it('the arm64 .deb carries the arm64 executable', () => {
