@@ -230,6 +230,11 @@ afterAll(async () => {
 });
 
 const AMZ_JSON = { 'content-type': 'application/x-amz-json-1.1' };
+const awsError = (status: number, type: string): ScriptedAnswer => ({
+  status,
+  headers: AMZ_JSON,
+  body: JSON.stringify({ __type: type, message: `User ${PLANTED} is not authorized` }),
+});
 const errorType = fc.oneof(
   fc.constantFrom(
     'ResourceNotFoundException',
@@ -351,7 +356,20 @@ describe('aws-secrets-manager source against random answers', () => {
           return ok;
         },
       ),
-      { numRuns: FETCH_RUNS },
+      {
+        numRuns: FETCH_RUNS,
+        // One case per outcome, so the check below never depends on the random draw.
+        examples: [
+          [[{ status: 200, headers: AMZ_JSON, body: JSON.stringify({ SecretString: PLANTED }) }], undefined],
+          [[awsError(400, 'InvalidParameterException')], undefined],
+          [
+            [{ status: 200, headers: { 'content-type': 'text/html' }, body: `<html>${PLANTED}</html>` }],
+            undefined,
+          ],
+          [[awsError(400, 'AccessDeniedException')], undefined],
+          [[awsError(400, 'ResourceNotFoundException')], undefined],
+        ],
+      },
     );
     // The random answers reach every outcome, so the property says something about each.
     expect([...seen].sort()).toEqual(['exit 2', 'exit 3', 'exit 4', 'exit 5', 'token']);
