@@ -103,8 +103,10 @@ describe('token path with extreme numbers', () => {
       ),
       {
         numRuns: RUNS,
-        // Regressions: each made an expiry past what a Date holds, a RangeError and exit 1.
+        // The defaults (a token), then regressions: each made an expiry past what a Date holds,
+        // a RangeError and exit 1.
         examples: [
+          [none, undefined],
           [{ ...none, ttlMs: 2 ** 53 - 1 }, undefined],
           [{ ...none, refreshMarginMs: 2 ** 53 - 1 }, undefined],
           [{ ...none, lifetimeSec: 9e12 }, undefined],
