@@ -32,6 +32,8 @@ function commit() {
 const define = {
   __KEYBROKER_VERSION__: JSON.stringify(pkg.version),
   __KEYBROKER_COMMIT__: JSON.stringify(commit()),
+  // The single-executable code paths (src/platform/sea.ts) drop out of dist/.
+  __KEYBROKER_SEA__: 'false',
 };
 const dist = path.join(root, 'dist');
 // Build beside, then swap in: tests running meanwhile never see a half-built dist/.

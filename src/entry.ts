@@ -179,19 +179,20 @@ function run(): void {
     finish(0, text);
     return;
   }
-  loadMain()
-    .then((m) => m.main(argv, { startEpochMs }))
-    .then(
-      (code) => finish(code),
-      (e: unknown) => {
-        // Only a broken install gets here (main() itself never throws).
-        const what = e instanceof Error ? ((e as NodeJS.ErrnoException).code ?? e.name) : 'error';
-        process.stderr.write(
-          `keybroker: internal error: cannot load the second stage next to ${__filename}: ${what} (reinstall keybroker; if it persists, report it with the output of keybroker --version)\n`,
-        );
-        finish(1);
-      },
+  const internal = (what: string) => (e: unknown) => {
+    const why = e instanceof Error ? ((e as NodeJS.ErrnoException).code ?? e.name) : 'error';
+    process.stderr.write(
+      `keybroker: internal error: ${what}: ${why} (reinstall keybroker; if it persists, report it with the output of keybroker --version)\n`,
     );
+    finish(1);
+  };
+  loadMain().then(
+    (m) =>
+      m
+        .main(argv, { startEpochMs })
+        .then((code) => finish(code), internal('the command failed unexpectedly')),
+    internal(`cannot load the second stage next to ${__filename}`),
+  );
 }
 
 run();
