@@ -6,6 +6,8 @@
  * The config arrives resolved: profile, region and endpoint already carry the AWS_PROFILE,
  * AWS_REGION / AWS_DEFAULT_REGION and AWS_ENDPOINT_URL[_SECRETS_MANAGER] defaults.
  */
+
+import { MAX_TOKEN_CHARS } from '../broker/token-value.js';
 import type { AwsSecretsManagerSourceConfig } from '../config/types.js';
 import {
   configError,
@@ -18,8 +20,6 @@ import {
 } from '../errors.js';
 import type { FetchedToken, Source, SourceDeps, TokenRequest } from './types.js';
 
-/** Claude Code refuses anything longer (contract §1). */
-const MAX_TOKEN_CHARS = 16_384;
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 /** The SDK's own per-attempt limits never exceed these, however long the profile's timeoutMs. */
 const MAX_CONNECT_MS = 3_000;
