@@ -7,7 +7,7 @@
 //   node scripts/fleet-sim.mjs [--laptops 1000] [--sessions 4] [--ttl-s 300] [--hours 4]
 //     [--request-mean-s 30] [--start-spread-s 60] [--kind stored|expiring] [--lifetime-s 3600]
 //     [--outage-at-min M --outage-min D] [--bucket-s 10] [--seed 1]
-//     [--variant jittered-refresh] [--policy other-policy.ts] [--json out.json] [--svg docs/fleet-sim.svg]
+//     [--variant NAME] [--policy other-policy.ts] [--json out.json] [--svg docs/fleet-sim.svg]
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadPolicy } from './fleet-sim/policy.mjs';

@@ -8,25 +8,11 @@ import * as esbuild from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
- * Proposals, as edits of the shipped source, so the simulation can compare them with it.
- * `jittered-refresh`: each entry starts its refresh ahead at its own point inside the last
- * quarter (a fraction taken from the sub-second digits of fetchedAtMs) instead of at the
- * quarter's start: the fleet's early refreshes spread out and, with many sessions per laptop, a
- * stored secret is fetched close to once per TTL instead of at three quarters of it.
+ * Proposals, as edits of the shipped source ([from, to] string pairs), so the simulation can
+ * compare them with it. `jittered-refresh` (each entry's own refresh point inside the last
+ * quarter) was measured here first and has since shipped in src/cache/policy.ts.
  */
-export const VARIANTS = {
-  'jittered-refresh': [
-    [
-      `    const life = Math.max(0, until - entry.fetchedAtMs);
-    return { state: 'fresh', refreshAhead: nowMs >= until - life / 4, usableUntilMs: until };`,
-      `    return { state: 'fresh', refreshAhead: nowMs >= nextRefreshMs(entry, p), usableUntilMs: until };`,
-    ],
-    [
-      'return until - Math.max(0, until - entry.fetchedAtMs) / 4;',
-      'return until - (Math.max(0, until - entry.fetchedAtMs) / 4) * ((entry.fetchedAtMs % 997) / 997);',
-    ],
-  ],
-};
+export const VARIANTS = {};
 
 /** `file`: another policy module to try; `variant`: a proposal from VARIANTS; default what ships. */
 export async function loadPolicy(file = path.join(root, 'src', 'cache', 'policy.ts'), variant = undefined) {

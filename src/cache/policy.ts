@@ -39,8 +39,7 @@ export function assess(entry: CacheEntry, nowMs: number, p: PolicyParams): Asses
   const until = usableUntilMs(entry, p);
   const fromFuture = entry.fetchedAtMs - nowMs > FUTURE_SKEW_MS;
   if (nowMs < until && !fromFuture) {
-    const life = Math.max(0, until - entry.fetchedAtMs);
-    return { state: 'fresh', refreshAhead: nowMs >= until - life / 4, usableUntilMs: until };
+    return { state: 'fresh', refreshAhead: nowMs >= nextRefreshMs(entry, p), usableUntilMs: until };
   }
   return { state: 'expired', staleUsable: staleUsable(entry, nowMs, p) && !fromFuture, usableUntilMs: until };
 }
@@ -52,10 +51,24 @@ export function staleUsable(entry: CacheEntry, nowMs: number, p: PolicyParams): 
   return nowMs - entry.fetchedAtMs < p.staleIfErrorMs;
 }
 
-/** When the next routine refresh happens (start of the refresh-ahead window). */
-export function nextRefreshMs(entry: CacheEntry, p: PolicyParams): number {
+/**
+ * Where this entry's refresh ahead starts: a point of its own inside the last quarter of its
+ * usable life, taken from the sub-second digits of fetchedAtMs. Starting every entry at the
+ * quarter's very beginning made a laptop with many busy sessions fetch a stored secret every
+ * three quarters of a TTL (1.12-1.25 × users / TTL in scripts/fleet-sim.mjs); spread over the
+ * quarter it is about once per TTL (1.01), and a fleet's early refreshes do not line up.
+ */
+export function nextRefreshMs(
+  entry: Pick<CacheEntry, 'fetchedAtMs' | 'expiresAtMs'>,
+  p: PolicyParams,
+): number {
   const until = usableUntilMs(entry, p);
-  return until - Math.max(0, until - entry.fetchedAtMs) / 4;
+  return until - (Math.max(0, until - entry.fetchedAtMs) / 4) * refreshPoint(entry.fetchedAtMs);
+}
+
+/** A fraction in (0, 1]: how far before the end of the usable life the refresh ahead starts, in quarters. */
+export function refreshPoint(fetchedAtMs: number): number {
+  return ((Math.abs(Math.trunc(fetchedAtMs)) % 997) + 1) / 997;
 }
 
 /** What keybroker remembers about the last token it handed one caller (a Claude Code process). */

@@ -8,6 +8,7 @@ import {
   mayForceRefresh,
   nextRefreshMs,
   type PolicyParams,
+  refreshPoint,
   staleUsable,
   usableUntilMs,
 } from '../../src/cache/policy.js';
@@ -38,18 +39,22 @@ describe('tokens with their own expiry', () => {
     expect(assess(e, T0 + 300_000, p).state).toBe('expired');
   });
 
-  it('are refreshed ahead inside the last quarter of their usable life', () => {
-    expect(assess(e, T0 + 224_999, p)).toEqual({
-      state: 'fresh',
-      refreshAhead: false,
-      usableUntilMs: T0 + 300_000,
-    });
-    expect(assess(e, T0 + 225_000, p)).toEqual({
-      state: 'fresh',
-      refreshAhead: true,
-      usableUntilMs: T0 + 300_000,
-    });
-    expect(nextRefreshMs(e, p)).toBe(T0 + 225_000);
+  it('are refreshed ahead from a point of their own inside the last quarter of their usable life', () => {
+    const start = nextRefreshMs(e, p);
+    expect(start).toBe(T0 + 300_000 - 75_000 * refreshPoint(T0));
+    expect(start).toBeGreaterThanOrEqual(T0 + 225_000);
+    expect(start).toBeLessThan(T0 + 300_000);
+    const before = assess(e, Math.ceil(start) - 1, p);
+    expect(before).toEqual({ state: 'fresh', refreshAhead: false, usableUntilMs: T0 + 300_000 });
+    const at = assess(e, Math.ceil(start), p);
+    expect(at).toEqual({ state: 'fresh', refreshAhead: true, usableUntilMs: T0 + 300_000 });
+  });
+
+  it('spread their refresh points over the whole last quarter', () => {
+    const points = Array.from({ length: 997 }, (_, i) => refreshPoint(T0 + i));
+    expect(Math.min(...points)).toBe(1 / 997);
+    expect(Math.max(...points)).toBe(1);
+    expect(new Set(points).size).toBe(997);
   });
 
   it('are served stale only until they expire', () => {
@@ -69,9 +74,10 @@ describe('secrets without their own expiry', () => {
     expect(assess(e, T0 + 299_999, p).state).toBe('fresh');
     expect(assess(e, T0 + 300_000, p).state).toBe('expired');
   });
-  it('are refreshed ahead in the last quarter of the TTL', () => {
+  it('are refreshed ahead in the last quarter of the TTL, never before it', () => {
     expect(assess(e, T0 + 224_999, p)).toMatchObject({ refreshAhead: false });
-    expect(assess(e, T0 + 225_000, p)).toMatchObject({ refreshAhead: true });
+    expect(assess(e, Math.ceil(nextRefreshMs(e, p)), p)).toMatchObject({ refreshAhead: true });
+    expect(assess(e, T0 + 299_999, p)).toMatchObject({ refreshAhead: true });
   });
   it('are served stale while fetched less than staleIfErrorMs ago', () => {
     expect(assess(e, T0 + 3_599_999, p)).toEqual({
@@ -123,11 +129,11 @@ describe('decide', () => {
   it('fetches with no entry, serves a fresh one, refreshes ahead late in its life', () => {
     expect(decide({ ...base, entry: undefined, nowMs: T0 })).toEqual({ action: 'fetch' });
     expect(decide({ ...base, entry: entry(), nowMs: T0 + 1000 })).toEqual({ action: 'serve' });
-    expect(decide({ ...base, entry: entry(), nowMs: T0 + 250_000 })).toEqual({ action: 'refresh-ahead' });
+    expect(decide({ ...base, entry: entry(), nowMs: T0 + 299_000 })).toEqual({ action: 'refresh-ahead' });
     expect(decide({ ...base, entry: entry(), nowMs: T0 + 300_000 })).toEqual({ action: 'fetch' });
   });
   it('does not refresh ahead while backing off after a failure', () => {
-    expect(decide({ ...base, entry: entry({ backoffUntilMs: T0 + 260_000 }), nowMs: T0 + 250_000 })).toEqual({
+    expect(decide({ ...base, entry: entry({ backoffUntilMs: T0 + 299_500 }), nowMs: T0 + 299_000 })).toEqual({
       action: 'serve',
     });
   });
