@@ -60,7 +60,8 @@ export function ensureClaudeCode(log = (m) => process.stderr.write(`${m}\n`)) {
       '--loglevel=error',
       `@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}`,
     ],
-    { stdio: ['ignore', 'inherit', 'inherit'], cwd: prefix },
+    // npm's summary goes to stderr: stdout carries only the binary's path to the caller.
+    { stdio: ['ignore', 2, 'inherit'], cwd: prefix },
   );
   if (!works(bin)) throw new Error(`claude-code ${CLAUDE_CODE_VERSION}: ${bin} does not run here`);
   log(`installed claude-code ${CLAUDE_CODE_VERSION} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -122,6 +122,13 @@ describe('negative caching after an upstream failure', () => {
     expect(e.backoffUntilMs).toBeUndefined();
   });
 
+  /**
+   * A fetch time within a second of `t` whose entry starts its refresh ahead at the very start
+   * of the last quarter (each entry has its own point in it, from fetchedAtMs; see
+   * refreshPoint in src/cache/policy.ts).
+   */
+  const fullQuarter = (t: number) => t - (t % 997) + 996;
+
   it('a token still inside its refresh-ahead window is served silently while the source is in backoff', async () => {
     // TTL 400 s: the entry is usable for 400 s and refreshed ahead in its last 100 s.
     const env = { CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '400000' };
@@ -129,7 +136,7 @@ describe('negative caching after an upstream failure', () => {
     vault.faults = [{ kind: 'status', status: 503 }];
     vault.resetCounts();
     // Into the last quarter: the refresh fails, the still-valid token is printed with a warning.
-    patchEntry({ fetchedAtMs: Date.now() - 320_000 });
+    patchEntry({ fetchedAtMs: fullQuarter(Date.now() - 320_000) });
     const refresh = await runKeybroker([], sb, { env });
     expect(refresh.code).toBe(0);
     expect(refresh.stdout).toBe(`${TOKEN}\n`);
@@ -139,7 +146,7 @@ describe('negative caching after an upstream failure', () => {
     expect(vault.requests).toHaveLength(1);
     expect(readEntry().failures).toBe(1);
     // In backoff the next runs are plain cache hits: no attempt, no warning.
-    patchEntry({ fetchedAtMs: Date.now() - 320_000, backoffUntilMs: Date.now() + 600_000 });
+    patchEntry({ fetchedAtMs: fullQuarter(Date.now() - 320_000), backoffUntilMs: Date.now() + 600_000 });
     const hits = await Promise.all(Array.from({ length: 5 }, () => runKeybroker([], sb, { env })));
     for (const r of hits) expect(r).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
     expect(vault.requests).toHaveLength(1);
