@@ -4,9 +4,9 @@
  * error, is handed to the second stage (main.ts), which redoes the request properly and is the
  * only place that prints errors.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { fstatSync, statSync, writeSync } from 'node:fs';
+import { homedir, hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fingerprint } from './cache/entry.js';
 import { createFileStore } from './cache/file-store.js';
@@ -54,12 +54,12 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
   const args = parseFast(argv);
   if (!args) return undefined;
   const nowMs = Date.now();
-  const user = os.userInfo().username;
-  const host = os.hostname();
+  const user = userInfo().username;
+  const host = hostname();
   const inputs: ConfigInputs = {
     env,
     platform: process.platform,
-    homeDir: os.homedir(),
+    homeDir: homedir(),
     userName: user,
     hostName: host,
     ...(args.config !== undefined ? { configFlag: args.config } : {}),
@@ -74,7 +74,7 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
   if (!entry) return undefined;
   const caller = stdinIsInteractive() ? undefined : detectCaller(process.platform);
   const served = caller ? store.readServed(resolved.cacheKey, caller) : undefined;
-  const fp = fingerprint(entry.token);
+  const fp = entry.fingerprint ?? fingerprint(entry.token);
   const decision = decide({
     entry,
     nowMs,
@@ -109,6 +109,7 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
         callerId: caller,
         result: {
           token: entry.token,
+          fingerprint: fp,
           cache: 'hit',
           ...(entry.expiresAtMs !== undefined ? { expiresAtMs: entry.expiresAtMs } : {}),
           ...(entry.jti !== undefined ? { jti: entry.jti } : {}),
@@ -137,7 +138,7 @@ function loadMain(): Promise<MainModule> {
   if (typeof __KEYBROKER_SEA__ === 'boolean' && __KEYBROKER_SEA__) {
     return Promise.resolve().then(() => loadSeaMain<MainModule>());
   }
-  return import(pathToFileURL(path.join(__dirname, 'lib', 'main.mjs')).href) as Promise<MainModule>;
+  return import(pathToFileURL(join(__dirname, 'lib', 'main.mjs')).href) as Promise<MainModule>;
 }
 
 /**
@@ -148,8 +149,8 @@ function loadMain(): Promise<MainModule> {
 function stdinIsInteractive(): boolean {
   if (process.platform === 'win32') return Boolean(process.stdin.isTTY);
   try {
-    const st = fs.fstatSync(0);
-    return st.isCharacterDevice() && st.rdev !== fs.statSync('/dev/null').rdev;
+    const st = fstatSync(0);
+    return st.isCharacterDevice() && st.rdev !== statSync('/dev/null').rdev;
   } catch {
     return false;
   }
@@ -159,7 +160,7 @@ function stdinIsInteractive(): boolean {
 function finish(code: number, text = ''): void {
   let rest = Buffer.from(text);
   try {
-    while (rest.length > 0) rest = rest.subarray(fs.writeSync(1, rest));
+    while (rest.length > 0) rest = rest.subarray(writeSync(1, rest));
   } catch {
     // EAGAIN on a non-blocking pipe: let the stream machinery finish the rest
   }

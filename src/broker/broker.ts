@@ -170,7 +170,7 @@ export async function getToken(
 
   let entry = options.refresh ? undefined : await readEntry();
   const served = options.callerId && files ? files.readServed(key, options.callerId) : undefined;
-  const entryFp = entry ? fingerprint(entry.token) : undefined;
+  const entryFp = entry ? (entry.fingerprint ?? fingerprint(entry.token)) : undefined;
   let decision = options.refresh
     ? ({ action: 'fetch' } as const)
     : decide({
@@ -324,6 +324,7 @@ export async function getToken(
         profile: resolved.name,
         source: resolved.source.type,
         token,
+        fingerprint: fingerprint(token),
         fetchedAtMs: now,
         ...(fetched.expiresAtMs !== undefined ? { expiresAtMs: fetched.expiresAtMs } : {}),
         ...(fetched.jti !== undefined ? { jti: fetched.jti } : {}),

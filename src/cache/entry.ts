@@ -28,6 +28,12 @@ export function parseEntry(text: string, key: string): CacheEntry | undefined {
   }
   if (e.failures !== undefined && !isNum(e.failures)) return undefined;
   if (e.jti !== undefined && typeof e.jti !== 'string') return undefined;
+  if (
+    e.fingerprint !== undefined &&
+    (typeof e.fingerprint !== 'string' || !/^[0-9a-f]{12}$/.test(e.fingerprint))
+  ) {
+    return undefined;
+  }
   if (e.meta !== undefined) {
     if (typeof e.meta !== 'object' || e.meta === null || Array.isArray(e.meta)) return undefined;
     if (!Object.values(e.meta).every(isMetaValue)) return undefined;

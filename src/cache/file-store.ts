@@ -4,8 +4,8 @@
  * discarded. Synchronous fs underneath: the first stage reads through this on every hit.
  */
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, type Stats, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { seeDocs, unsafeError } from '../errors.js';
 import {
   assertNotWritableByOthers,
@@ -53,7 +53,7 @@ function isMissing(e: unknown): boolean {
 }
 
 export function checkCacheDir(dir: string): void {
-  const st = fs.lstatSync(dir);
+  const st = lstatSync(dir);
   if (st.isSymbolicLink() || !st.isDirectory()) {
     throw unsafeError('ERR_UNSAFE_CACHE_DIR', `cache directory ${dir}: not a plain directory`, {
       hint: `remove it or set KEYBROKER_CACHE_DIR to a private directory; ${seeDocs('ERR_UNSAFE_CACHE_DIR')}`,
@@ -64,9 +64,9 @@ export function checkCacheDir(dir: string): void {
 
 /** Reads a private file (entry, blob) after the ssh-like checks; undefined when absent. */
 function readChecked(file: string, what: string): string | undefined {
-  let st: fs.Stats;
+  let st: Stats;
   try {
-    st = fs.lstatSync(file);
+    st = lstatSync(file);
   } catch (e) {
     if (isMissing(e)) return undefined;
     throw e;
@@ -77,7 +77,7 @@ function readChecked(file: string, what: string): string | undefined {
     });
   }
   assertPrivateFile(file, st, what);
-  return fs.readFileSync(file, 'utf8');
+  return readFileSync(file, 'utf8');
 }
 
 export function createFileStore(options: FileStoreOptions): FileStore {
@@ -94,8 +94,8 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     }
     checked = true;
   };
-  const entryPath = (key: string) => path.join(dir, `${key}.json`);
-  const servedPath = (key: string, callerId: string) => path.join(dir, `${key}.served-${callerId}`);
+  const entryPath = (key: string) => join(dir, `${key}.json`);
+  const servedPath = (key: string, callerId: string) => join(dir, `${key}.served-${callerId}`);
 
   const store: FileStore = {
     kind: 'file',
@@ -113,7 +113,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
       const entry = parseEntry(text, key);
       if (!entry && options.discardCorrupt !== false) {
         try {
-          fs.unlinkSync(file);
+          unlinkSync(file);
         } catch {
           // someone else discarded it first
         }
@@ -128,7 +128,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     async delete(key) {
       for (const f of [entryPath(key)]) {
         try {
-          fs.unlinkSync(f);
+          unlinkSync(f);
         } catch (e) {
           if (!isMissing(e)) throw e;
         }
@@ -136,15 +136,15 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     },
     async readBlob(name) {
       ensureDir();
-      return readChecked(path.join(dir, blobFile(name)), 'cache file');
+      return readChecked(join(dir, blobFile(name)), 'cache file');
     },
     async writeBlob(name, data) {
       ensureDir();
-      writeFileAtomic(path.join(dir, blobFile(name)), data);
+      writeFileAtomic(join(dir, blobFile(name)), data);
     },
     async deleteBlob(name) {
       try {
-        fs.unlinkSync(path.join(dir, blobFile(name)));
+        unlinkSync(join(dir, blobFile(name)));
       } catch (e) {
         if (!isMissing(e)) throw e;
       }
@@ -152,7 +152,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     async listKeys() {
       let names: string[];
       try {
-        names = fs.readdirSync(dir);
+        names = readdirSync(dir);
       } catch (e) {
         if (isMissing(e)) return [];
         throw e;
@@ -179,7 +179,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     },
     hasMarker(name) {
       try {
-        return fs.lstatSync(path.join(dir, name)).isFile();
+        return lstatSync(join(dir, name)).isFile();
       } catch {
         return false;
       }
@@ -187,26 +187,26 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     setMarker(name) {
       ensureDir();
       const prefix = name.slice(0, name.lastIndexOf('-') + 1);
-      for (const other of fs.readdirSync(dir)) {
+      for (const other of readdirSync(dir)) {
         if (other !== name && prefix && other.startsWith(prefix)) {
           try {
-            fs.unlinkSync(path.join(dir, other));
+            unlinkSync(join(dir, other));
           } catch {
             // removed by another run
           }
         }
       }
-      fs.closeSync(fs.openSync(path.join(dir, name), 'a', 0o600));
+      closeSync(openSync(join(dir, name), 'a', 0o600));
     },
     pruneServed(key, beforeMs) {
       let removed = 0;
       const prefix = `${key}.served-`;
-      for (const name of fs.readdirSync(dir)) {
+      for (const name of readdirSync(dir)) {
         if (!name.startsWith(prefix)) continue;
         try {
-          const file = path.join(dir, name);
-          if (fs.lstatSync(file).mtimeMs < beforeMs) {
-            fs.unlinkSync(file);
+          const file = join(dir, name);
+          if (lstatSync(file).mtimeMs < beforeMs) {
+            unlinkSync(file);
             removed++;
           }
         } catch {

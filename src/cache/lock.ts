@@ -5,8 +5,17 @@
  * for the deadline.
  */
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import {
+  linkSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { seeDocs, unreachableError } from '../errors.js';
 import { isAlive, selfStart } from '../platform/process-info.js';
 import { uniqueSuffix } from '../platform/safe-fs.js';
@@ -41,10 +50,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function readLock(file: string): { content?: LockContent; mtimeMs: number } | undefined {
   try {
-    const st = fs.statSync(file);
+    const st = statSync(file);
     let content: LockContent | undefined;
     try {
-      const o = JSON.parse(fs.readFileSync(file, 'utf8')) as LockContent;
+      const o = JSON.parse(readFileSync(file, 'utf8')) as LockContent;
       if (typeof o.pid === 'number' && typeof o.nonce === 'string') content = o;
     } catch {
       content = undefined;
@@ -59,7 +68,7 @@ function readLock(file: string): { content?: LockContent; mtimeMs: number } | un
 function breakLock(file: string, judged: LockContent | undefined): void {
   const aside = `${file}.stale-${process.pid}-${uniqueSuffix()}`;
   try {
-    fs.renameSync(file, aside);
+    renameSync(file, aside);
   } catch {
     return; // someone else broke or released it
   }
@@ -67,13 +76,13 @@ function breakLock(file: string, judged: LockContent | undefined): void {
   if (judged && now?.content && now.content.nonce !== judged.nonce) {
     // We moved a live lock that replaced the stale one: put it back if the place is free.
     try {
-      fs.linkSync(aside, file);
+      linkSync(aside, file);
     } catch {
       // a third process holds it now; the one we moved will find its lock gone on release
     }
   }
   try {
-    fs.unlinkSync(aside);
+    unlinkSync(aside);
   } catch {
     // gone
   }
@@ -85,17 +94,17 @@ function breakLock(file: string, judged: LockContent | undefined): void {
  * waiters could only judge by its age. False when the lock is held.
  */
 function createWithContent(file: string, mine: LockContent): boolean {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${uniqueSuffix()}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify(mine), { flag: 'wx', mode: 0o600 });
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${uniqueSuffix()}.tmp`);
+  writeFileSync(tmp, JSON.stringify(mine), { flag: 'wx', mode: 0o600 });
   try {
-    fs.linkSync(tmp, file);
+    linkSync(tmp, file);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     return false;
   } finally {
     try {
-      fs.unlinkSync(tmp);
+      unlinkSync(tmp);
     } catch {
       // gone
     }
@@ -113,7 +122,7 @@ const LEFTOVER = /^\.(.+)\.(\d+)\.[a-z0-9]+\.tmp$|^(.+)\.lock\.stale-(\d+)-[a-z0
 export function sweepLeftovers(dir: string, key: string, maxAgeMs: number): number {
   let names: string[];
   try {
-    names = fs.readdirSync(dir);
+    names = readdirSync(dir);
   } catch {
     return 0;
   }
@@ -124,11 +133,11 @@ export function sweepLeftovers(dir: string, key: string, maxAgeMs: number): numb
     const base = m[1] ?? m[3] ?? '';
     if (base !== key && !base.startsWith(`${key}.`)) continue;
     const pid = Number(m[2] ?? m[4]);
-    const file = path.join(dir, name);
+    const file = join(dir, name);
     try {
-      const abandoned = !isAlive(pid, '') || Date.now() - fs.lstatSync(file).mtimeMs > maxAgeMs;
+      const abandoned = !isAlive(pid, '') || Date.now() - lstatSync(file).mtimeMs > maxAgeMs;
       if (abandoned && pid !== process.pid) {
-        fs.unlinkSync(file);
+        unlinkSync(file);
         removed++;
       }
     } catch {
@@ -139,7 +148,7 @@ export function sweepLeftovers(dir: string, key: string, maxAgeMs: number): numb
 }
 
 export async function acquireLock(options: LockOptions): Promise<Lock> {
-  const file = path.join(options.dir, `${options.key}.lock`);
+  const file = join(options.dir, `${options.key}.lock`);
   const mine: LockContent = {
     pid: process.pid,
     start: selfStart(),
@@ -159,7 +168,7 @@ export async function acquireLock(options: LockOptions): Promise<Lock> {
           const cur = readLock(file);
           if (cur?.content?.nonce === mine.nonce) {
             try {
-              fs.unlinkSync(file);
+              unlinkSync(file);
             } catch {
               // already gone
             }

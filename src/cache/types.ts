@@ -11,6 +11,8 @@ export interface CacheEntry {
   /** Source type (jwt, vault, ...). */
   source: string;
   token: string;
+  /** fingerprint(token), kept so that a cache hit need not hash the token again. */
+  fingerprint?: string;
   /** When the source produced the token, ms since epoch. */
   fetchedAtMs: number;
   /** The token's own expiry (JWT exp, Vault lease); absent for stored secrets. */

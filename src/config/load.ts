@@ -8,8 +8,8 @@
  * (./validate.ts) runs in the second stage; here every access to the raw config is defensive
  * instead, and anything odd is a configError.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { existsSync, lstatSync, readFileSync, realpathSync, type Stats, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { configError, seeDocs } from '../errors.js';
 import { auditLogPath, expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
 import { assertNotWritableByOthers } from '../platform/safe-fs.js';
@@ -68,7 +68,7 @@ export function loadConfig(inputs: ConfigInputs): LoadedConfig {
       kind: 'user',
       path: userPath,
       origin: userAt.origin,
-      exists: fs.existsSync(userPath),
+      exists: existsSync(userPath),
       ignored: true,
     };
   } else {
@@ -88,20 +88,20 @@ export function loadConfig(inputs: ConfigInputs): LoadedConfig {
 
 function readLayer(kind: LayerKind, file: string, origin: string): ConfigLayer {
   const what = kind === 'managed' ? 'managed config' : 'config';
-  const st = statOrMissing(file, fs.lstatSync);
+  const st = statOrMissing(file, lstatSync);
   if (!st) return { kind, path: file, origin, exists: false };
-  checkDirectory(path.dirname(file), what);
+  checkDirectory(dirname(file), what);
   if (st.isSymbolicLink()) {
     // Check where the link points too: whoever may replace the target may change the config.
     let real: string;
     try {
-      real = fs.realpathSync(file);
+      real = realpathSync(file);
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return { kind, path: file, origin, exists: false };
       throw unreadable(file, e);
     }
-    checkDirectory(path.dirname(real), what);
-    const target = statOrMissing(real, fs.statSync);
+    checkDirectory(dirname(real), what);
+    const target = statOrMissing(real, statSync);
     if (!target) return { kind, path: file, origin, exists: false };
     assertNotWritableByOthers(real, target, `${what} file`);
   } else {
@@ -109,14 +109,14 @@ function readLayer(kind: LayerKind, file: string, origin: string): ConfigLayer {
   }
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     throw unreadable(file, e);
   }
   return { kind, path: file, origin, exists: true, raw: parseConfigText(text, file) };
 }
 
-function statOrMissing(file: string, stat: typeof fs.statSync): fs.Stats | undefined {
+function statOrMissing(file: string, stat: typeof statSync): Stats | undefined {
   try {
     return stat(file);
   } catch (e) {
@@ -126,9 +126,9 @@ function statOrMissing(file: string, stat: typeof fs.statSync): fs.Stats | undef
 }
 
 function checkDirectory(dir: string, what: string): void {
-  let st: fs.Stats;
+  let st: Stats;
   try {
-    st = fs.statSync(dir);
+    st = statSync(dir);
   } catch (e) {
     throw unreadable(dir, e);
   }

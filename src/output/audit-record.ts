@@ -13,6 +13,8 @@ export interface AuditFacts {
   callerId: string | undefined;
   result?: {
     token: string;
+    /** When already known (the entry keeps it), saves hashing the token again. */
+    fingerprint?: string;
     cache: AuditRecord['cache'];
     expiresAtMs?: number;
     jti?: string;
@@ -30,7 +32,7 @@ export function auditRecord(f: AuditFacts): AuditRecord {
     host: f.host,
     caller: Number.isFinite(caller) ? caller : null,
     cache: f.result?.cache ?? null,
-    fingerprint: f.result ? fingerprint(f.result.token) : null,
+    fingerprint: f.result ? (f.result.fingerprint ?? fingerprint(f.result.token)) : null,
     expiresAt: f.result?.expiresAtMs !== undefined ? new Date(f.result.expiresAtMs).toISOString() : null,
     durationMs: Math.round(f.nowMs - f.startedMs),
     outcome: f.error === undefined ? 'ok' : 'error',

@@ -2,8 +2,8 @@
  * The audit log (contract §5): one JSON line per token request, file 0600, rotated at 5 MiB
  * keeping one old file. A failure to write is a warning, never a lost token.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { closeSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export const AUDIT_ROTATE_BYTES = 5 * 1024 * 1024;
 
@@ -29,16 +29,16 @@ export function appendAudit(file: string, record: AuditRecord): string | undefin
     const line = JSON.stringify(record) + '\n';
     let size = 0;
     try {
-      size = fs.statSync(file).size;
+      size = statSync(file).size;
     } catch {
-      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     }
-    if (size + line.length > AUDIT_ROTATE_BYTES && size > 0) fs.renameSync(file, `${file}.1`);
-    const fd = fs.openSync(file, 'a', 0o600);
+    if (size + line.length > AUDIT_ROTATE_BYTES && size > 0) renameSync(file, `${file}.1`);
+    const fd = openSync(file, 'a', 0o600);
     try {
-      fs.writeSync(fd, line);
+      writeSync(fd, line);
     } finally {
-      fs.closeSync(fd);
+      closeSync(fd);
     }
     return undefined;
   } catch (e) {

@@ -1,7 +1,7 @@
 /**
  * Every well-known location of contract §2-§5, per OS. Pure: env, platform and home come in.
  */
-import * as path from 'node:path';
+import { win32 as pathWin32, posix } from 'node:path';
 
 export interface PathContext {
   env: Readonly<Record<string, string | undefined>>;
@@ -10,7 +10,7 @@ export interface PathContext {
 }
 
 function join(ctx: PathContext, ...parts: string[]): string {
-  return ctx.platform === 'win32' ? path.win32.join(...parts) : path.posix.join(...parts);
+  return ctx.platform === 'win32' ? pathWin32.join(...parts) : posix.join(...parts);
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

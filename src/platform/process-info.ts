@@ -4,7 +4,7 @@
  * Windows has no cheap equivalent here, so a caller there is its pid alone.
  */
 
-import * as fs from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 export interface ProcInfo {
   pid: number;
@@ -40,7 +40,7 @@ export function isShell(name: string): boolean {
 function linuxProc(pid: number): ProcInfo | undefined {
   let stat: string;
   try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
     return undefined;
   }

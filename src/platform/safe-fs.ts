@@ -3,8 +3,19 @@
  * these run on the cache-hit path, where a few syscalls beat the promise machinery.
  */
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  type Stats,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { seeDocs, unsafeError } from '../errors.js';
 
 let counter = 0;
@@ -18,7 +29,7 @@ const isPosix = process.platform !== 'win32';
 const myUid = () => (typeof process.getuid === 'function' ? process.getuid() : -1);
 
 /** Refuse a file or directory that someone other than us (or root) owns, or that group/others can write. */
-export function assertNotWritableByOthers(p: string, st: fs.Stats, what: string): void {
+export function assertNotWritableByOthers(p: string, st: Stats, what: string): void {
   if (!isPosix) return;
   const uid = myUid();
   if (st.uid !== uid && st.uid !== 0) {
@@ -36,7 +47,7 @@ export function assertNotWritableByOthers(p: string, st: fs.Stats, what: string)
 }
 
 /** A private file (key, cache entry): a regular file we own, mode 0600 or stricter. */
-export function assertPrivateFile(p: string, st: fs.Stats, what: string): void {
+export function assertPrivateFile(p: string, st: Stats, what: string): void {
   if (!st.isFile()) {
     throw unsafeError('ERR_UNSAFE_FILE_TYPE', `${what} ${p}: not a regular file`, {
       hint: `replace it with a regular file; ${seeDocs('ERR_UNSAFE_FILE_TYPE')}`,
@@ -60,19 +71,19 @@ export function assertPrivateFile(p: string, st: fs.Stats, what: string): void {
 
 /** Reads a private file after checking it with lstat (a symlink is refused). */
 export function readPrivateFile(p: string, what: string): Buffer {
-  const st = fs.lstatSync(p);
+  const st = lstatSync(p);
   if (st.isSymbolicLink()) {
     throw unsafeError('ERR_UNSAFE_SYMLINK', `${what} ${p}: is a symbolic link`, {
       hint: `replace the link with the file itself; ${seeDocs('ERR_UNSAFE_SYMLINK')}`,
     });
   }
   assertPrivateFile(p, st, what);
-  return fs.readFileSync(p);
+  return readFileSync(p);
 }
 
 /** Creates a directory (and parents) with mode 0700 for the last component. */
 export function ensurePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
 /**
@@ -81,20 +92,20 @@ export function ensurePrivateDir(dir: string): void {
  * skips the fsync for records whose loss after a power cut costs nothing (served records).
  */
 export function writeFileAtomic(target: string, data: string | Buffer, mode = 0o600, durable = true): void {
-  const dir = path.dirname(target);
-  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${uniqueSuffix()}.tmp`);
+  const dir = dirname(target);
+  const tmp = join(dir, `.${basename(target)}.${process.pid}.${uniqueSuffix()}.tmp`);
   let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'wx', mode);
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    if (durable) fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    fd = openSync(tmp, 'wx', mode);
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    if (durable) fsyncSync(fd);
+    closeSync(fd);
     fd = undefined;
-    fs.renameSync(tmp, target);
+    renameSync(tmp, target);
   } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
     try {
-      fs.unlinkSync(tmp);
+      unlinkSync(tmp);
     } catch {
       // already gone
     }
