@@ -5,11 +5,12 @@
 //
 // The harness times commands with spawnSync, which blocks this process's event loop, so the
 // server runs in a child process. Run alone with `node scripts/bench/aws.mjs [--runs N]`.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startServerChild } from './lib/fixtures.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -44,39 +45,18 @@ function findAwsClis() {
   return found;
 }
 
-/** Bundles the TypeScript test server with esbuild and starts it in a child process. */
+/** The local Secrets Manager server in a child process (scripts/bench/lib/fixtures.mjs). */
 async function startServerProcess(dir) {
-  const esbuild = await import('esbuild');
   const serverTs = path.join(root, 'test', 'servers', 'secrets-manager-server.ts');
-  const out = path.join(dir, 'sm-server.mjs');
-  await esbuild.build({
-    stdin: {
-      contents: `import { startSecretsManagerServer } from ${JSON.stringify(serverTs)};
+  return startServerChild(
+    dir,
+    'sm-server',
+    `import { startSecretsManagerServer } from ${JSON.stringify(serverTs)};
 const s = await startSecretsManagerServer({ region: 'us-east-1' });
 s.putSecret(${JSON.stringify(SECRET_ID)}, ${JSON.stringify(TOKEN)});
 process.stdout.write(JSON.stringify({ url: s.url }) + '\\n');
 setInterval(() => {}, 1 << 30);`,
-      resolveDir: root,
-      sourcefile: 'bench-sm-server.ts',
-      loader: 'ts',
-    },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    outfile: out,
-    logLevel: 'warning',
-  });
-  const child = spawn(process.execPath, [out], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)).url);
-    });
-    child.on('exit', (code) => reject(new Error(`test server exited ${code}`)));
-  });
-  return { url, stop: () => child.kill('SIGTERM') };
+  );
 }
 
 export default async function bench(h) {
