@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, ROOT, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { makeSandbox, ROOT, runKeybroker, type Sandbox, waitForSandboxProcesses } from '../helpers/run.js';
 import { type FakeAnthropic, startFakeAnthropic } from '../servers/fake-anthropic.js';
 
 let claudeBin = '';
@@ -39,8 +39,12 @@ let current: Setup | undefined;
 afterEach(async () => {
   if (!current) return;
   await current.fake.close();
-  current.sb.cleanup();
+  const { sb } = current;
   current = undefined;
+  // Claude Code may leave a background helper run behind when it exits; it must end on its own.
+  const left = await waitForSandboxProcesses(sb);
+  sb.cleanup();
+  expect(left).toEqual([]);
 });
 
 const AUDIENCE = 'litellm-test';

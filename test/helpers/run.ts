@@ -53,9 +53,34 @@ export function makeSandbox(extraEnv: Record<string, string> = {}): Sandbox {
       return configPath;
     },
     cleanup() {
-      fs.rmSync(dir, { recursive: true, force: true });
+      // A helper run that outlived its caller (Claude Code does not wait for a background
+      // refresh) may still be writing here; rmSync retries ENOTEMPTY and friends.
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
+}
+
+/**
+ * Waits until no process whose environment points HOME into the sandbox is left (Linux /proc),
+ * so a keybroker that a caller started and did not wait for ends before the sandbox goes.
+ * Returns the pids still alive after `limitMs` (a safety net; empty when all ended).
+ */
+export async function waitForSandboxProcesses(sb: Sandbox, limitMs = 20_000): Promise<number[]> {
+  const needle = Buffer.from(`HOME=${sb.home}\0`);
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const alive: number[] = [];
+    for (const name of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+      try {
+        if (fs.readFileSync(`/proc/${name}/environ`).includes(needle)) alive.push(Number(name));
+      } catch {
+        // gone or not ours to read
+      }
+    }
+    if (alive.length === 0 || Date.now() >= deadline) return alive;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export interface RunResult {
