@@ -21,6 +21,7 @@ import {
   unreachableError,
 } from '../errors.js';
 import type { SourceDeps, TokenRequest } from './types.js';
+import { type AxiosLike, type TransportResponse, vaultTransport } from './vault-transport.js';
 
 export const DEFAULT_KUBERNETES_JWT_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 const DEFAULT_MOUNTS = { approle: 'approle', kubernetes: 'kubernetes', jwt: 'jwt' } as const;
@@ -46,6 +47,8 @@ export interface NodeVaultClient {
   approleLogin(args: Record<string, unknown>): Promise<unknown>;
   kubernetesLogin(args: Record<string, unknown>): Promise<unknown>;
   jwtLogin(args: Record<string, unknown>): Promise<unknown>;
+  /** Turns a transport response into the body or an ApiResponseError; looked up per request. */
+  handleVaultResponse(response: TransportResponse | undefined): Promise<unknown>;
 }
 
 /** One authenticated connection for one getToken call. */
@@ -105,6 +108,13 @@ function statusOf(e: unknown): number | undefined {
   return typeof s === 'number' ? s : undefined;
 }
 
+/** The Retry-After (seconds) our transport found on the response that failed, if any. */
+function retryAfterOf(e: unknown): number | undefined {
+  if (!isObject(e) || !isObject(e.response)) return undefined;
+  const s = e.response.retryAfterSec;
+  return typeof s === 'number' ? s : undefined;
+}
+
 function vaultErrorsOf(e: unknown): string[] {
   if (!isObject(e) || !isObject(e.response) || !isObject(e.response.body)) return [];
   const errors = e.response.body.errors;
@@ -133,7 +143,9 @@ export function mapVaultError(
 ): KeybrokerError {
   if (isKeybrokerError(e)) return e;
   const status = statusOf(e);
-  if (status !== undefined) return mapStatus(status, vaultErrorsOf(e), op, config, authOrigin, e);
+  if (status !== undefined) {
+    return mapStatus(status, vaultErrorsOf(e), op, config, authOrigin, e, retryAfterOf(e));
+  }
   const code = isObject(e) && typeof e.code === 'string' ? e.code : undefined;
   const message = e instanceof Error ? e.message : '';
   if (
@@ -179,17 +191,33 @@ function mapStatus(
   config: VaultConnectionConfig,
   authOrigin: string,
   cause: unknown,
+  retryAfterSec: number | undefined,
 ): KeybrokerError {
+  const wait = retryAfterSec !== undefined ? { retryAfterSec } : {};
   if (status === 503 && errors.some((m) => /sealed/i.test(m))) {
     return unreachableError('ERR_VAULT_SEALED', `${vaultAt(config)}: Vault is sealed`, {
       hint: `ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; ${seeDocs('ERR_VAULT_SEALED')}`,
       cause,
+      ...wait,
     });
   }
-  if (status >= 500 || status === 429 || status === 412) {
+  if (status === 429) {
+    const after = retryAfterSec !== undefined ? `, Retry-After ${retryAfterSec} s` : '';
+    return unreachableError(
+      'ERR_VAULT_RATE_LIMITED',
+      `${op.what}: Vault's rate limit refused the request (HTTP 429${after})`,
+      {
+        hint: `keybroker waits before asking again; if it persists, ask the Vault operators about the rate limit quota on ${op.apiPath}; ${seeDocs('ERR_VAULT_RATE_LIMITED')}`,
+        cause,
+        ...wait,
+      },
+    );
+  }
+  if (status >= 500 || status === 412) {
     return unreachableError('ERR_VAULT_SERVER_ERROR', `${op.what}: Vault answered HTTP ${status}`, {
       hint: `retry later, and check that VAULT_ADDR points at a healthy Vault node; ${seeDocs('ERR_VAULT_SERVER_ERROR')}`,
       cause,
+      ...wait,
     });
   }
   if (op.kind === 'login' && status >= 400 && status < 500) {
@@ -321,29 +349,53 @@ function loadCaCert(config: VaultConnectionConfig): Buffer | undefined {
  * whenever DEBUG names it (a stray DEBUG=* in a developer's shell). Loading it with DEBUG unset
  * keeps those loggers off, so nothing secret can reach stderr that way.
  */
-async function importNodeVault(): Promise<unknown> {
+async function importNodeVault(): Promise<{ nodeVault: unknown; axios: unknown }> {
   const saved = process.env.DEBUG;
   delete process.env.DEBUG;
   try {
-    return await import('node-vault');
+    // axios's CommonJS build is the module node-vault itself requires: one copy in the bundle.
+    const [nodeVault, axios] = await Promise.all([import('node-vault'), import('axios/dist/node/axios.cjs')]);
+    return { nodeVault, axios };
   } finally {
     if (saved !== undefined) process.env.DEBUG = saved;
   }
 }
 
-async function createClient(config: VaultConnectionConfig, address: string): Promise<NodeVaultClient> {
+async function createClient(
+  config: VaultConnectionConfig,
+  address: string,
+  now: () => number,
+): Promise<NodeVaultClient> {
   const ca = loadCaCert(config);
-  const mod = (await importNodeVault()) as unknown as { default?: unknown };
-  const factory = (mod.default ?? mod) as (options: Record<string, unknown>) => NodeVaultClient;
-  const requestOptions: Record<string, unknown> = { strictSSL: config.tlsSkipVerify !== true };
-  if (ca) requestOptions.ca = ca;
+  const mods = (await importNodeVault()) as {
+    nodeVault: { default?: unknown };
+    axios: { default?: unknown };
+  };
+  const factory = (mods.nodeVault.default ?? mods.nodeVault) as (
+    options: Record<string, unknown>,
+  ) => NodeVaultClient;
+  const axios = (mods.axios.default ?? mods.axios) as AxiosLike;
   const client = factory({
     endpoint: address,
     apiVersion: 'v1',
     // node-vault's default logger prints request bodies (secret ids) when DEBUG=node-vault.
     debug: () => {},
-    requestOptions,
+    // Our transport: node-vault's own but for the Retry-After header, which it would drop.
+    'request-promise': vaultTransport(axios, {
+      rejectUnauthorized: config.tlsSkipVerify !== true,
+      ...(ca ? { ca } : {}),
+      now,
+    }),
   });
+  // node-vault's ApiResponseError keeps only the status and body; carry Retry-After over.
+  const handle = client.handleVaultResponse;
+  client.handleVaultResponse = (response) =>
+    handle(response).catch((e: unknown) => {
+      if (response?.retryAfterSec !== undefined && isObject(e) && isObject(e.response)) {
+        e.response.retryAfterSec = response.retryAfterSec;
+      }
+      throw e;
+    });
   // node-vault falls back to process.env (VAULT_TOKEN, VAULT_NAMESPACE, VAULT_PREFIX); the
   // resolved config is the only input here.
   client.token = undefined;
@@ -368,7 +420,7 @@ export async function openVaultSession(options: OpenOptions): Promise<{
   const { config, deps, request } = options;
   const address = vaultAddress(config);
   const auth: VaultAuthConfig = config.auth ?? { method: 'token' };
-  const client = await createClient(config, address);
+  const client = await createClient(config, address, request.now);
 
   const withDeadline = async <T>(
     start: (requestOptions: Record<string, unknown>) => Promise<T>,

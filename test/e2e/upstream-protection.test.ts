@@ -122,6 +122,39 @@ describe('negative caching after an upstream failure', () => {
     expect(e.backoffUntilMs).toBeUndefined();
   });
 
+  it("Vault's rate limit (429 with Retry-After) holds every run off Vault for the time it asked", async () => {
+    const first = await runKeybroker([], sb);
+    expect(first).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+
+    // A rate limit quota refuses the read, asking for 120 s: far beyond the first step (2.5-5 s).
+    vault.faults = [{ kind: 'status', status: 429, retryAfter: '120', match: 'secret/data/llm' }];
+    await sleep(1100);
+    vault.resetCounts();
+    const before = Date.now();
+    const limited = await runKeybroker([], sb);
+    const after = Date.now();
+    expect(limited.code).toBe(0);
+    expect(limited.stdout).toBe(`${TOKEN}\n`);
+    expect(limited.stderr).toMatch(
+      /^keybroker: warning: vault kv secret\/llm field token: Vault's rate limit refused the request \(HTTP 429, Retry-After 120 s\); printing the cached token fetched \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
+    );
+    expect(vault.requests.map((r) => r.status)).toEqual([429]);
+    const e = readEntry();
+    expect(e.failures).toBe(1);
+    expect(e.backoffUntilMs).toBeGreaterThanOrEqual(before + 120_000);
+    expect(e.backoffUntilMs).toBeLessThanOrEqual(after + 120_000);
+
+    // Vault would answer again, but the wait it asked for has not passed: nobody asks it.
+    vault.faults = [];
+    const held = await Promise.all(Array.from({ length: 5 }, () => runKeybroker([], sb)));
+    for (const r of held) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${TOKEN}\n`);
+      expect(r.stderr).toMatch(BACKOFF_WARNING);
+    }
+    expect(vault.requests).toHaveLength(1);
+  });
+
   /**
    * A fetch time within a second of `t` whose entry starts its refresh ahead at the very start
    * of the last quarter (each entry has its own point in it, from fetchedAtMs; see

@@ -81,6 +81,58 @@ describe('vault failures map to exit codes and one stderr line', () => {
     });
   });
 
+  const rateLimited = (after: string) =>
+    `keybroker: vault kv secret/llm field token: Vault's rate limit refused the request (HTTP 429${after}) (keybroker waits before asking again; if it persists, ask the Vault operators about the rate limit quota on secret/data/llm; see docs/troubleshooting.md#err_vault_rate_limited)`;
+
+  it("a rate limit quota's 429 is exit 3 and carries its Retry-After to the broker", async () => {
+    const f = await withFaults(
+      [{ kind: 'status', status: 429, retryAfter: '120', match: 'secret/data/llm' }],
+      () => run(),
+    );
+    expect(f).toEqual({
+      exitCode: 3,
+      code: 'ERR_VAULT_RATE_LIMITED',
+      line: rateLimited(', Retry-After 120 s'),
+      retryAfterSec: 120,
+    });
+  });
+
+  it('a 429 without Retry-After leaves the wait to the backoff steps', async () => {
+    const f = await withFaults([{ kind: 'status', status: 429, match: 'secret/data/llm' }], () => run());
+    expect(f).toEqual({ exitCode: 3, code: 'ERR_VAULT_RATE_LIMITED', line: rateLimited('') });
+  });
+
+  it('a 503 with an HTTP-date Retry-After reports the seconds until that date', async () => {
+    const before = Date.now();
+    const at = new Date(Math.ceil(before / 1000) * 1000 + 90_000);
+    const f = await withFaults(
+      [{ kind: 'status', status: 503, retryAfter: at.toUTCString(), match: 'secret/data/llm' }],
+      () => run(),
+    );
+    expect(f).toMatchObject({ exitCode: 3, code: 'ERR_VAULT_SERVER_ERROR' });
+    expect(f.line).toBe(
+      `keybroker: vault kv secret/llm field token: Vault answered HTTP 503 (${hint.server})`,
+    );
+    expect(f.retryAfterSec).toBeGreaterThanOrEqual(85);
+    expect(f.retryAfterSec).toBeLessThanOrEqual(Math.ceil((at.getTime() - before) / 1000));
+  });
+
+  it('a Retry-After on a login refused by the rate limit reaches the broker too', async () => {
+    // The quota refuses before the login is looked at: any role id and secret id will do.
+    const [roleId, secretId] = ['role-rl', 'secret-rl'];
+    const f = await withFaults(
+      [{ kind: 'status', status: 429, retryAfter: '30', match: 'auth/approle/login' }],
+      () =>
+        failure(
+          createVaultSource(
+            source({ auth: { method: 'approle', roleId, secretIdEnv: 'KB_SECRET_ID' } }),
+            testDeps({ KB_SECRET_ID: secretId }),
+          ).getToken(request()),
+        ),
+    );
+    expect(f).toMatchObject({ exitCode: 3, code: 'ERR_VAULT_RATE_LIMITED', retryAfterSec: 30 });
+  });
+
   it('another 4xx (400) on the read is exit 4, request refused', async () => {
     const f = await withFaults([{ kind: 'status', status: 400, match: 'secret/data/llm' }], () => run());
     expect(f).toEqual({

@@ -65,12 +65,13 @@ export function request(overrides: Partial<TokenRequest> = {}): TokenRequest {
 /** The exit code and the exact stderr line a failure would produce. */
 export async function failure(
   p: Promise<unknown>,
-): Promise<{ exitCode: number; code: string; line: string }> {
+): Promise<{ exitCode: number; code: string; line: string; retryAfterSec?: number }> {
   try {
     await p;
   } catch (e) {
     if (!isKeybrokerError(e)) throw e;
-    return { exitCode: e.exitCode, code: e.code, line: formatErrorLine(e) };
+    const wait = e.retryAfterSec !== undefined ? { retryAfterSec: e.retryAfterSec } : {};
+    return { exitCode: e.exitCode, code: e.code, line: formatErrorLine(e), ...wait };
   }
   throw new Error('expected a failure, got a token');
 }

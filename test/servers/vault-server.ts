@@ -126,7 +126,8 @@ interface Namespace {
 
 export type VaultFault = (
   | { kind: 'sealed' }
-  | { kind: 'status'; status: number }
+  /** With `retryAfter`, the Retry-After header (as Vault sends with a rate limit quota's 429). */
+  | { kind: 'status'; status: number; retryAfter?: string }
   | { kind: 'hang' }
   | { kind: 'delay'; ms: number }
   | { kind: 'html'; status?: number }
@@ -966,6 +967,7 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
           send(res, 503, { errors: ['Vault is sealed'] }, rec);
           return;
         case 'status':
+          if (fault.retryAfter !== undefined) res.setHeader('retry-after', fault.retryAfter);
           send(
             res,
             fault.status,
@@ -977,7 +979,10 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
                     ? []
                     : fault.status === 403
                       ? ['permission denied']
-                      : ['bad request'],
+                      : fault.status === 429
+                        ? // vault/http/util.go: a rate limit quota's refusal
+                          [`request path "${p}": rate limit quota exceeded`]
+                        : ['bad request'],
             },
             rec,
           );
