@@ -12,6 +12,8 @@ export interface ProcInfo {
   /** Opaque start-time token; equal tokens mean the same process. '' when unknown. */
   start: string;
   name: string;
+  /** Linux's one-letter state (`R`, `S`, `Z` for exited but not yet reaped...); absent elsewhere. */
+  state?: string;
 }
 
 const SHELLS = new Set([
@@ -53,7 +55,7 @@ function linuxProc(pid: number): ProcInfo | undefined {
   const ppid = Number(rest[1]);
   const start = rest[19] ?? '';
   if (!Number.isInteger(ppid)) return undefined;
-  return { pid, ppid, start, name };
+  return { pid, ppid, start, name, state: rest[0] ?? '' };
 }
 
 function psProc(pid: number): ProcInfo | undefined {
@@ -94,15 +96,20 @@ export function callerId(platform: NodeJS.Platform = process.platform): string |
   return undefined;
 }
 
-/** Is the process that wrote `pid`/`start` still alive (and not a reused pid)? */
+/**
+ * Is the process that wrote `pid`/`start` still alive (and not a reused pid)? A zombie (exited,
+ * its parent has not reaped it yet) still answers kill(pid, 0) but will never release a lock:
+ * on Linux its state says so.
+ */
 export function isAlive(pid: number, start: string, platform: NodeJS.Platform = process.platform): boolean {
   try {
     process.kill(pid, 0);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
+  const info = start || platform === 'linux' ? procInfo(pid, platform) : undefined;
+  if (info?.state === 'Z' || info?.state === 'X') return false;
   if (!start) return true;
-  const info = procInfo(pid, platform);
   if (!info) return platform === 'win32';
   return info.start === start;
 }

@@ -110,6 +110,35 @@ describe('token path', () => {
     );
   });
 
+  it('recovers a lock whose holder exited but was never reaped (a zombie) at once', async () => {
+    // A deadline far shorter than the lock's 30 s maximum hold: waiting on the zombie would fail.
+    sb.writeConfig(jwtConfig(keyFile, {}, { timeoutMs: 3000 }));
+    await runKeybroker([], sb);
+    const key = entryFiles()[0]!.replace(/\.json$/, '');
+    const lockFile = path.join(sb.cacheDir, `${key}.lock`);
+    fs.rmSync(path.join(sb.cacheDir, `${key}.json`));
+    // The holder takes the lock and exits; its parent (the shell, become `sleep`) never reaps it.
+    const holderCode = `const fs=require('fs');const st=fs.readFileSync('/proc/self/stat','latin1');const start=st.slice(st.lastIndexOf(')')+2).split(' ')[19];fs.writeFileSync(${JSON.stringify(lockFile)},JSON.stringify({pid:process.pid,start,nonce:'zombie',createdAtMs:Date.now()}),{flag:'wx',mode:0o600});`;
+    const parent = spawn('sh', ['-c', `"$0" -e "$1" & echo $!; exec sleep 60`, process.execPath, holderCode]);
+    try {
+      const pid = await new Promise<number>((resolve) =>
+        parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+      );
+      for (let i = 0; i < 400 && !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1')); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(fs.readFileSync(`/proc/${pid}/stat`, 'latin1')).toMatch(/\) Z /);
+      expect(JSON.parse(fs.readFileSync(lockFile, 'utf8')).pid).toBe(pid);
+      const r = await runKeybroker([], sb);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(TOKEN_LINE);
+      expect(fs.existsSync(lockFile)).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
   it('discards a corrupt cache entry with one warning and mints anew', async () => {
     await runKeybroker([], sb);
     const file = path.join(sb.cacheDir, entryFiles()[0]!);
