@@ -94,5 +94,9 @@ export async function createKeychainStore(opts: KeychainStoreOptions): Promise<C
       const accounts = await use(async (k) => (k.list ? k.list(KEYCHAIN_CACHE_SERVICE) : []));
       return accounts.filter((a) => !a.startsWith(BLOB_PREFIX));
     },
+    async listBlobs() {
+      const accounts = await use(async (k) => (k.list ? k.list(KEYCHAIN_CACHE_SERVICE) : []));
+      return accounts.filter((a) => a.startsWith(BLOB_PREFIX)).map((a) => a.slice(BLOB_PREFIX.length));
+    },
   };
 }

@@ -43,4 +43,9 @@ export interface CacheStore {
   deleteBlob(name: string): Promise<void>;
   /** Keys of all entries (for status and cache clear). */
   listKeys(): Promise<string[]>;
+  /**
+   * Names of all blobs, where they cannot be found otherwise (the keychain; cache clear
+   * removes file blobs with the rest of a profile's files).
+   */
+  listBlobs?(): Promise<string[]>;
 }

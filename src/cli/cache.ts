@@ -13,15 +13,20 @@ import { cacheDir } from '../platform/paths.js';
 import { configInputs } from './token.js';
 
 /**
- * Every file keybroker writes in the cache directory belongs to a key `<profile>-<16 hex>`,
- * except the validated-config markers `config-ok-<16 hex>` (see config/fingerprint.ts).
+ * Every file keybroker writes in the cache directory belongs to a key `<profile>-<16 hex>`
+ * (`<key>.json`, `.lock`, `.served-…`, `.memo-<16 hex>.blob`, `.<key>….tmp`), except the
+ * validated-config markers `config-ok-<16 hex>` (see config/fingerprint.ts); so do the
+ * keychain store's entries and its `<key>.memo-…` blobs. Profile names may hold `-` and `.`,
+ * so a name is matched against the profile asked for rather than parsed.
  */
-const KEY_FILE = /^\.?(.+)-([0-9a-f]{16})(\.|$)/;
 const MARKER = /^config-ok-[0-9a-f]{16}$/;
+const ANY_KEY_FILE = /^\.?.+-[0-9a-f]{16}(\.|$)/;
 
-export function profileOfCacheFile(name: string): string | undefined {
-  if (MARKER.test(name)) return undefined;
-  return KEY_FILE.exec(name)?.[1];
+export function belongsTo(name: string, profile: string | undefined): boolean {
+  if (MARKER.test(name)) return false;
+  if (profile === undefined) return ANY_KEY_FILE.test(name);
+  const escaped = profile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\.?${escaped}-[0-9a-f]{16}(\\.|$)`).test(name);
 }
 
 interface ClearArgs {
@@ -50,8 +55,7 @@ async function clear(ctx: AppContext, args: ClearArgs): Promise<void> {
       fs.unlinkSync(path.join(dir, name)); // not counted: it holds no token
       continue;
     }
-    const owner = profileOfCacheFile(name);
-    if (owner === undefined || (profile !== undefined && owner !== profile)) continue;
+    if (!belongsTo(name, profile)) continue;
     const file = path.join(dir, name);
     if (fs.lstatSync(file).isDirectory()) continue;
     fs.unlinkSync(file);
@@ -67,9 +71,17 @@ async function clear(ctx: AppContext, args: ClearArgs): Promise<void> {
     if (resolved.cache.storage === 'keychain') {
       const { createKeychainStore } = await import('../cache/keychain-store.js');
       const store = await createKeychainStore({ env: ctx.env, platform: ctx.platform, timeoutMs: 3000 });
+      const mine = (name: string) => belongsTo(name, profile);
       for (const key of await store.listKeys()) {
-        if (profile === undefined || profileOfCacheFile(key) === profile) {
+        if (mine(key)) {
           await store.delete(key);
+          fromKeychain++;
+        }
+      }
+      // Source memos (a Vault login token, a KV mount) are named after their entry's key.
+      for (const name of (await store.listBlobs?.()) ?? []) {
+        if (mine(name)) {
+          await store.deleteBlob(name);
           fromKeychain++;
         }
       }
@@ -79,7 +91,7 @@ async function clear(ctx: AppContext, args: ClearArgs): Promise<void> {
     ctx.logger.debug(`keychain entries not cleared: ${e.code}`);
   }
   const what = profile === undefined ? 'all profiles' : `profile ${profile}`;
-  const kc = fromKeychain > 0 ? ` and ${fromKeychain} keychain entr${fromKeychain === 1 ? 'y' : 'ies'}` : '';
+  const kc = fromKeychain > 0 ? ` and ${fromKeychain} keychain item${fromKeychain === 1 ? '' : 's'}` : '';
   ctx.stdout(`removed ${removed} cache file${removed === 1 ? '' : 's'}${kc} for ${what} in ${dir}\n`);
 }
 

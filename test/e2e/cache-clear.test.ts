@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeJwtKey } from '../helpers/jwt-profile.js';
 import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { startVaultServer, vaultAdmin } from '../servers/vault-server.js';
 
 let sb: Sandbox;
 beforeEach(() => {
@@ -30,6 +31,49 @@ describe('cache clear', () => {
     expect(files().filter((f) => f.startsWith('config-ok-'))).toHaveLength(1);
     expect(r.stdout).toBe(`removed 3 cache files for profile default in ${sb.cacheDir}\n`);
     expect(files().every((f) => f.startsWith('default-b-') || f.startsWith('config-ok-'))).toBe(true);
+  });
+
+  it('takes a profile’s source memos too (a Vault login token, its KV mount), not another’s', async () => {
+    const vault = await startVaultServer();
+    try {
+      const admin = vaultAdmin(vault.url, vault.rootToken);
+      await admin.putKv('secret', 2, 'llm', { token: 'tok-vault-memo' });
+      await admin.putPolicy(
+        'llm',
+        'path "secret/*" { capabilities = ["read"] }\npath "sys/internal/ui/mounts/*" { capabilities = ["read"] }',
+      );
+      await admin.enableAuth('approle', 'approle');
+      const { roleId, secretId } = await admin.approleRole('approle', 'laptop', ['llm']);
+      const source = {
+        type: 'vault',
+        address: vault.url,
+        path: 'secret/llm',
+        field: 'token',
+        auth: { method: 'approle', roleId, secretIdEnv: 'KB_SECRET_ID' },
+      };
+      sb.writeConfig({ profiles: { 'vault-a': { source }, 'vault-a.eu': { source } } });
+      const env = { KB_SECRET_ID: secretId };
+      for (const profile of ['vault-a', 'vault-a.eu']) {
+        const r = await runKeybroker(['--profile', profile], sb, { env });
+        expect(r).toMatchObject({ code: 0, stdout: 'tok-vault-memo\n', stderr: '' });
+      }
+      const shapes = () =>
+        files()
+          .filter((f) => !f.startsWith('config-ok-'))
+          .map((f) => f.replace(/[0-9a-f]{16}/g, 'H').replace(/\.served-\d+-\d+$/, '.served'));
+      // Each profile: its entry, served record, the login token and the KV mount it remembered.
+      const one = (p: string) => [`${p}-H.json`, `${p}-H.memo-H.blob`, `${p}-H.memo-H.blob`, `${p}-H.served`];
+      expect(shapes()).toEqual([...one('vault-a'), ...one('vault-a.eu')]);
+      const r = await runKeybroker(['cache', 'clear', '--profile', 'vault-a'], sb, { env });
+      expect(r).toMatchObject({
+        code: 0,
+        stdout: `removed 4 cache files for profile vault-a in ${sb.cacheDir}\n`,
+        stderr: '',
+      });
+      expect(shapes()).toEqual(one('vault-a.eu'));
+    } finally {
+      await vault.close();
+    }
   });
 
   it('--all removes everything keybroker wrote and works with a broken config', async () => {

@@ -19,6 +19,7 @@ import {
   startBusWithoutSecretService,
   startSecretService,
 } from '../helpers/secret-service.js';
+import { startVaultServer, vaultAdmin } from '../servers/vault-server.js';
 
 const suite = secretServiceSuite('keychain end to end on a real Secret Service');
 const USER = os.userInfo().username;
@@ -252,6 +253,53 @@ describe.skipIf(suite.skip)(suite.title, () => {
     await ss.secretTool(['store', '--label=Token', 'service', 'cache-kc', 'account', 'dee'], 'tok-rotated');
     const hit = await runKeybroker(['--json'], sb, { env });
     expect(JSON.parse(hit.stdout)).toMatchObject({ token: 'tok-cached-in-keychain', cache: 'hit' });
+  });
+
+  it('cache clear removes a profile’s keychain entry and its source memos, and leaves other profiles alone', async () => {
+    const vault = await startVaultServer();
+    try {
+      await vaultAdmin(vault.url, vault.rootToken).putKv('secret', 2, 'llm', { token: 'tok-from-vault' });
+      const source = { type: 'vault', path: 'secret/llm', field: 'token' };
+      sb.writeConfig({
+        profiles: { 'kc-a': { source }, 'kc-b': { source } },
+        cache: { storage: 'keychain' },
+      });
+      const venv = { ...env, VAULT_ADDR: vault.url, VAULT_TOKEN: vault.rootToken };
+      for (const profile of ['kc-a', 'kc-b']) {
+        const r = await runKeybroker(['--profile', profile], sb, { env: venv });
+        expect(r).toMatchObject({ code: 0, stdout: 'tok-from-vault\n', stderr: '' });
+      }
+      const accounts = async () => {
+        const found = await ss.secretTool(['search', '--all', 'service', 'keybroker-cache']);
+        return [...(found.stdout + found.stderr).matchAll(/^attribute\.account = (.*kc-[ab]-.*)$/gm)]
+          .map((m) => m[1]!.replace(/[0-9a-f]{16}/g, 'H'))
+          .sort();
+      };
+      // Each profile: its entry, and the KV mount the vault source remembered.
+      expect(await accounts()).toEqual(['blob:kc-a-H.memo-H', 'blob:kc-b-H.memo-H', 'kc-a-H', 'kc-b-H']);
+      // In the cache directory only what records which token went to which Claude Code process.
+      const files = () =>
+        fs.readdirSync(sb.cacheDir).map((f) => f.replace(/[0-9a-f]{16}\.served-\d+-\d+$/, 'H.served'));
+      expect(files().sort()).toEqual(['kc-a-H.served', 'kc-b-H.served']);
+      expect(filesHolding('tok-from-vault')).toEqual([]);
+
+      const clear = await runKeybroker(['cache', 'clear', '--profile', 'kc-a'], sb, { env: venv });
+      expect(clear).toMatchObject({
+        code: 0,
+        stdout: `removed 1 cache file and 2 keychain items for profile kc-a in ${sb.cacheDir}\n`,
+        stderr: '',
+      });
+      expect(await accounts()).toEqual(['blob:kc-b-H.memo-H', 'kc-b-H']);
+      expect(files()).toEqual(['kc-b-H.served']);
+      const again = await runKeybroker(['cache', 'clear', '--profile', 'kc-b'], sb, { env: venv });
+      expect(again.stdout).toBe(
+        `removed 1 cache file and 2 keychain items for profile kc-b in ${sb.cacheDir}\n`,
+      );
+      expect(files()).toEqual([]);
+      expect(await accounts()).toEqual([]);
+    } finally {
+      await vault.close();
+    }
   });
 });
 
