@@ -296,7 +296,10 @@ export async function getToken(
         signal: controller.signal,
         now: ctx.now,
         deadlineMs,
-        forceFresh: decision.action === 'force' || options.refresh,
+        // A rejected token says nothing against the Vault login or the KV mount the source
+        // remembered (and a stale memo is noticed and redone anyway): only --refresh, a person
+        // asking for everything anew, bypasses them.
+        forceFresh: options.refresh,
       });
       const token = checkTokenValue(
         fetched.value,

@@ -11,7 +11,7 @@ export interface TokenRequest {
   now: () => number;
   /** Absolute deadline (ms since epoch) for the whole run; bound every request by it. */
   deadlineMs: number;
-  /** True when the token path must bypass any source-side memo (rejected token, --refresh). */
+  /** True when the token path must bypass any source-side memo (--refresh). */
   forceFresh: boolean;
 }
 

@@ -143,6 +143,23 @@ describe('vault through dist/keybroker', () => {
     expect(logins()).toBe(1);
   });
 
+  it('a rejected token is read again with the remembered login and mount; --refresh redoes both', async () => {
+    writeProfile(kvSource(approleAuth()));
+    const mountLookups = () => vault.count('GET', `sys/internal/ui/mounts/secret/${kvKey}`);
+    // The same Claude Code process asks twice within its TTL: the first token was refused.
+    const first = await runKeybroker([], sb, { caller: 'shared' });
+    expect(first).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    await admin.putKv('secret', 2, kvKey, { token: ROTATED });
+    const again = await runKeybroker([], sb, { caller: 'shared' });
+    expect(again).toMatchObject({ code: 0, stdout: `${ROTATED}\n`, stderr: '' });
+    expect(readAudit().map((a) => a.cache)).toEqual(['miss', 'rejected']);
+    expect([kvReads(), logins(), mountLookups()]).toEqual([2, 1, 1]);
+    // A person asking for everything anew gets a new login and mount lookup too.
+    const refreshed = await runKeybroker(['--refresh'], sb);
+    expect(refreshed).toMatchObject({ code: 0, stdout: `${ROTATED}\n`, stderr: '' });
+    expect([kvReads(), logins(), mountLookups()]).toEqual([3, 2, 2]);
+  });
+
   it('picks up a rotated secret once the cached one is older than the TTL', async () => {
     writeProfile(kvSource(approleAuth()));
     const env = { CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '1500' };
