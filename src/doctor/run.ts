@@ -360,7 +360,7 @@ function vaultChecks(src: VaultConnectionConfig, env: Env, homeDir: string): Che
       const tokenFile = auth.tokenFile ?? path.join(homeDir, '.vault-token');
       if (env.VAULT_TOKEN) out.push(check('source.auth', 'pass', 'token auth with VAULT_TOKEN'));
       else if (fs.existsSync(tokenFile))
-        out.push(check('source.auth', 'pass', `token auth with ${tokenFile}`));
+        out.push(fileCheck('source.auth', 'token auth: token file', tokenFile, true)!);
       else
         out.push(
           check('source.auth', 'fail', `token auth: neither VAULT_TOKEN nor ${tokenFile} is there`, {

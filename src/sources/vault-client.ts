@@ -20,6 +20,7 @@ import {
   seeDocs,
   unreachableError,
 } from '../errors.js';
+import { assertPrivateFile } from '../platform/safe-fs.js';
 import type { SourceDeps, TokenRequest } from './types.js';
 import { type AxiosLike, type TransportResponse, vaultTransport } from './vault-transport.js';
 
@@ -258,11 +259,18 @@ function mapStatus(
 // ---------------------------------------------------------------------------------------------
 // Credentials read from files and the environment
 
-function readCredentialFile(file: string, what: string, deps: SourceDeps): string {
+/**
+ * Reads a credential file. A Vault token or an approle secret id is checked as ssh checks a
+ * private key (yours, no group or other bits: exit 6 otherwise), since anyone who can read it
+ * can act as you; a Kubernetes or CI JWT file is not (the kubelet mounts them 0644).
+ */
+function readCredentialFile(file: string, what: string, deps: SourceDeps, mustBePrivate: boolean): string {
   let text: string;
   try {
+    if (mustBePrivate) assertPrivateFile(file, fs.statSync(file), `vault: ${what}`);
     text = fs.readFileSync(file, 'utf8').trim();
   } catch (e) {
+    if (isKeybrokerError(e)) throw e;
     const code = isObject(e) && typeof e.code === 'string' ? e.code : 'error';
     throw configError('ERR_VAULT_CREDENTIAL_FILE', `vault: cannot read ${what} ${file} (${code})`, {
       hint: `check the path and its permissions; ${seeDocs('ERR_VAULT_CREDENTIAL_FILE')}`,
@@ -291,11 +299,14 @@ function staticToken(auth: { tokenFile?: string }, deps: SourceDeps): StaticToke
   }
   const homeFile = path.join(deps.homeDir, '.vault-token');
   if (fs.existsSync(homeFile)) {
-    return { token: readCredentialFile(homeFile, 'token file', deps), origin: 'token from ~/.vault-token' };
+    return {
+      token: readCredentialFile(homeFile, 'token file', deps, true),
+      origin: 'token from ~/.vault-token',
+    };
   }
   if (auth.tokenFile) {
     return {
-      token: readCredentialFile(auth.tokenFile, 'token file', deps),
+      token: readCredentialFile(auth.tokenFile, 'token file', deps, true),
       origin: `token from ${auth.tokenFile}`,
     };
   }
@@ -455,7 +466,8 @@ export async function openVaultSession(options: OpenOptions): Promise<{
     let call: (args: Record<string, unknown>) => Promise<unknown>;
     if (auth.method === 'approle') {
       args = { mount_point: mount, role_id: auth.roleId };
-      if (auth.secretIdFile) args.secret_id = readCredentialFile(auth.secretIdFile, 'secret id file', deps);
+      if (auth.secretIdFile)
+        args.secret_id = readCredentialFile(auth.secretIdFile, 'secret id file', deps, true);
       else if (auth.secretIdEnv) {
         const v = deps.env[auth.secretIdEnv]?.trim();
         if (!v) {
@@ -470,7 +482,11 @@ export async function openVaultSession(options: OpenOptions): Promise<{
     } else {
       const jwtFile = auth.jwtFile ?? DEFAULT_KUBERNETES_JWT_FILE;
       // Always pass the mount: node-vault posts to auth//login without it.
-      args = { mount_point: mount, role: auth.role, jwt: readCredentialFile(jwtFile, 'jwt file', deps) };
+      args = {
+        mount_point: mount,
+        role: auth.role,
+        jwt: readCredentialFile(jwtFile, 'jwt file', deps, false),
+      };
       call = auth.method === 'kubernetes' ? (a) => client.kubernetesLogin(a) : (a) => client.jwtLogin(a);
     }
     client.token = undefined;

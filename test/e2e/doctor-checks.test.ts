@@ -319,6 +319,29 @@ describe('keybroker doctor', () => {
     expect(r.stdout).not.toContain('hvs.test');
     expect(r.code).toBe(1);
   });
+  it('fails on a ~/.vault-token others can read, as the token path does (exit 6)', async () => {
+    const h = await healthy();
+    const cfg = JSON.parse(fs.readFileSync(sb.configPath, 'utf8'));
+    cfg.profiles.default = {
+      source: { type: 'vault', address: 'http://127.0.0.1:9', path: 'secret/llm', field: 'token' },
+    };
+    sb.writeConfig(cfg);
+    const tokenFile = path.join(sb.home, '.vault-token');
+    fs.writeFileSync(tokenFile, 'hvs.readable-by-all\n', { mode: 0o644 });
+    const l = lines(await doctor([], h));
+    const at = l.indexOf(
+      `[FAIL] source.auth: token auth: token file ${tokenFile}: permissions 0644 are too open`,
+    );
+    expect(at).toBeGreaterThan(0);
+    expect(l[at + 1]).toBe(
+      `       fix: run chmod 600 '${tokenFile}'; see docs/troubleshooting.md#err_unsafe_permissions`,
+    );
+    fs.chmodSync(tokenFile, 0o600);
+    expect(lines(await doctor([], h))).toContain(
+      `[ok  ] source.auth: token auth: token file ${tokenFile}: present`,
+    );
+  });
+
   it('fails on a config directory others can write, naming it and the chmod to run', async () => {
     const h = await healthy();
     const dir = path.dirname(sb.configPath);

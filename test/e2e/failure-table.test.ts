@@ -481,6 +481,26 @@ const ROWS: Row[] = [
     line: 'keybroker: vault: cannot read secret id file $SB/home/secret-id (ENOENT) (check the path and its permissions; see docs/troubleshooting.md#err_vault_credential_file)',
   },
   {
+    name: 'permissions: approle secret id file 0644',
+    setup: (c) => {
+      writeProfile(c, kv(c, { auth: { method: 'approle', roleId: 'r-1', secretIdFile: '~/secret-id' } }));
+      fs.writeFileSync(`${c.sb.home}/secret-id`, 'sid-world-readable\n', { mode: 0o644 });
+    },
+    env: () => ({ VAULT_ADDR: vault.url }),
+    exit: 6,
+    line: "keybroker: vault: secret id file $SB/home/secret-id: permissions 0644 are too open (run chmod 600 '$SB/home/secret-id'; see docs/troubleshooting.md#err_unsafe_permissions)",
+  },
+  {
+    name: 'permissions: ~/.vault-token readable by the group',
+    setup: (c) => {
+      writeProfile(c, kv(c));
+      fs.writeFileSync(`${c.sb.home}/.vault-token`, 'hvs.group-readable\n', { mode: 0o640 });
+    },
+    env: () => ({ VAULT_ADDR: vault.url }),
+    exit: 6,
+    line: "keybroker: vault: token file $SB/home/.vault-token: permissions 0640 are too open (run chmod 600 '$SB/home/.vault-token'; see docs/troubleshooting.md#err_unsafe_permissions)",
+  },
+  {
     name: 'environment: keychain source with no session bus',
     setup: (c) => writeProfile(c, { type: 'keychain', service: 'kb-failure-table', account: 'llm' }),
     env: (c) => ({ DBUS_SESSION_BUS_ADDRESS: `unix:path=${c.sb.dir}/no-bus` }),
