@@ -6,7 +6,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fingerprint } from '../cache/entry.js';
 import { createFileStore, type FileStore } from '../cache/file-store.js';
 import { acquireLock, type Lock } from '../cache/lock.js';
-import { backoffDelayMs, decide, inBackoff, type PolicyParams, staleUsable } from '../cache/policy.js';
+import {
+  backoffDelayMs,
+  decide,
+  inBackoff,
+  type PolicyParams,
+  RETRY_AFTER_MAX_SEC,
+  staleUsable,
+} from '../cache/policy.js';
 import type { CacheEntry, CacheStore } from '../cache/types.js';
 import type { ResolvedProfile } from '../config/types.js';
 import type { AppContext } from '../context.js';
@@ -281,6 +288,28 @@ export async function getToken(
       }
     }
 
+    // A source that said how long to wait (HTTP Retry-After) is not asked again before then when
+    // there is nothing to print instead; --refresh, a person asking at once, still asks.
+    const waitBlob = `${key}.retry-after`;
+    let waitSeen = false;
+    if (!options.refresh && (!entry || !staleUsable(entry, ctx.now(), params))) {
+      const untilMs = await readWaitUntil(store, waitBlob);
+      if (untilMs !== undefined) {
+        waitSeen = true;
+        // Past the cap it cannot be one we wrote (the clock went back, or the file was edited).
+        if (untilMs > ctx.now() && untilMs - ctx.now() <= RETRY_AFTER_MAX_SEC * 1000) {
+          throw unreachableError(
+            'ERR_SOURCE_RETRY_AFTER',
+            `the ${resolved.source.type} source asked to wait (Retry-After): not asking it again before ${new Date(untilMs).toISOString()}`,
+            {
+              hint: `wait until then, or run keybroker --refresh to ask at once; ${seeDocs('ERR_SOURCE_RETRY_AFTER')}`,
+              retryAfterSec: Math.ceil((untilMs - ctx.now()) / 1000),
+            },
+          );
+        }
+      }
+    }
+
     const source = await createSource(resolved.source, {
       logger: log,
       memo: memoFor(store, key),
@@ -339,6 +368,7 @@ export async function getToken(
             : {}),
       };
       await writeEntry(fresh);
+      if (waitSeen || options.refresh) await store.deleteBlob(waitBlob).catch(() => {});
       // One served record per Claude Code process ever served: forget those idle for a day.
       if (files) {
         try {
@@ -360,6 +390,10 @@ export async function getToken(
     } catch (e) {
       const err = normalizeFetchError(e, resolved, controller.signal.aborted);
       const now = ctx.now();
+      if (err.exitCode === ExitCode.unreachable && err.retryAfterSec !== undefined && err.retryAfterSec > 0) {
+        const untilMs = now + err.retryAfterSec * 1000;
+        await store.writeBlob(waitBlob, JSON.stringify({ untilMs })).catch(() => {});
+      }
       if (err.exitCode === ExitCode.unreachable && entry) {
         const failures = (entry.failures ?? 0) + 1;
         await writeEntry({
@@ -389,6 +423,18 @@ export async function getToken(
   } finally {
     clearTimeout(timer);
     lock?.release();
+  }
+}
+
+/** When a source's Retry-After ends (ms since the epoch), from its blob; undefined when none. */
+async function readWaitUntil(store: CacheStore, name: string): Promise<number | undefined> {
+  const text = await store.readBlob(name).catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as { untilMs?: unknown };
+    return typeof parsed.untilMs === 'number' && Number.isFinite(parsed.untilMs) ? parsed.untilMs : undefined;
+  } catch {
+    return undefined;
   }
 }
 

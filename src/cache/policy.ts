@@ -107,6 +107,9 @@ export function mayForceRefresh(
 /** Exponential backoff with jitter after upstream failures (negative caching). */
 export const BACKOFF = { baseMs: 5_000, maxMs: 300_000 } as const;
 
+/** The longest wait a source's Retry-After can impose: a misconfigured proxy must not park a laptop for days. */
+export const RETRY_AFTER_MAX_SEC = 3600;
+
 export function backoffDelayMs(failures: number, random: number, retryAfterSec?: number): number {
   const step = Math.min(BACKOFF.maxMs, BACKOFF.baseMs * 2 ** Math.max(0, failures - 1));
   const jittered = step / 2 + (step / 2) * random;

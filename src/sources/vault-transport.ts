@@ -6,6 +6,7 @@
  * request. The broker turns it into the entry's backoff horizon (contract §2, issue 7).
  */
 import * as https from 'node:https';
+import { RETRY_AFTER_MAX_SEC } from '../cache/policy.js';
 
 /** The subset of axios used here. */
 export interface AxiosLike {
@@ -33,8 +34,7 @@ export interface TransportResponse {
   retryAfterSec?: number;
 }
 
-/** The longest wait a Retry-After can impose: a misconfigured proxy must not park a laptop for days. */
-export const RETRY_AFTER_MAX_SEC = 3600;
+export { RETRY_AFTER_MAX_SEC };
 
 /**
  * Parses an HTTP Retry-After value (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) into

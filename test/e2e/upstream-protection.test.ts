@@ -155,6 +155,50 @@ describe('negative caching after an upstream failure', () => {
     expect(vault.requests).toHaveLength(1);
   });
 
+  it('with nothing cached, a Retry-After is honoured too: runs fail at once until it passes, --refresh asks', async () => {
+    vault.faults = [{ kind: 'status', status: 429, retryAfter: '600', match: 'secret/data/llm' }];
+    const limited = await runKeybroker([], sb);
+    expect(limited).toMatchObject({ code: 3, stdout: '' });
+    expect(limited.stderr).toBe(
+      "keybroker: vault kv secret/llm field token: Vault's rate limit refused the request (HTTP 429, Retry-After 600 s) (keybroker waits before asking again; if it persists, ask the Vault operators about the rate limit quota on secret/data/llm; see docs/troubleshooting.md#err_vault_rate_limited)\n",
+    );
+    const waitFile = fs.readdirSync(sb.cacheDir).find((f) => f.endsWith('.retry-after.blob'));
+    expect(waitFile).toBeDefined();
+    const untilMs = JSON.parse(fs.readFileSync(path.join(sb.cacheDir, waitFile!), 'utf8')).untilMs as number;
+    expect(untilMs).toBeGreaterThan(Date.now() + 590_000);
+
+    // Vault would answer now, but it asked for ten minutes: sequential and concurrent runs fail
+    // at once with one line each, and none of them asks Vault.
+    vault.faults = [];
+    vault.resetCounts();
+    const held = [
+      await runKeybroker([], sb),
+      ...(await Promise.all(Array.from({ length: 5 }, () => runKeybroker([], sb)))),
+    ];
+    for (const r of held) {
+      expect(r).toMatchObject({ code: 3, stdout: '' });
+      expect(r.stderr).toBe(
+        `keybroker: the vault source asked to wait (Retry-After): not asking it again before ${new Date(untilMs).toISOString()} (wait until then, or run keybroker --refresh to ask at once; see docs/troubleshooting.md#err_source_retry_after)\n`,
+      );
+    }
+    expect(vault.requests).toHaveLength(0);
+
+    // A person asking at once is let through; the wait is over once a token is had.
+    const refreshed = await runKeybroker(['--refresh'], sb);
+    expect(refreshed).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    expect(fs.readdirSync(sb.cacheDir).filter((f) => f.endsWith('.retry-after.blob'))).toEqual([]);
+  });
+
+  it('once the wait has passed the next run asks again and forgets it', async () => {
+    vault.faults = [{ kind: 'status', status: 429, retryAfter: '1', match: 'secret/data/llm' }];
+    expect((await runKeybroker([], sb)).code).toBe(3);
+    vault.faults = [];
+    await sleep(1100);
+    const after = await runKeybroker([], sb);
+    expect(after).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    expect(fs.readdirSync(sb.cacheDir).filter((f) => f.endsWith('.retry-after.blob'))).toEqual([]);
+  });
+
   /**
    * A fetch time within a second of `t` whose entry starts its refresh ahead at the very start
    * of the last quarter (each entry has its own point in it, from fetchedAtMs; see

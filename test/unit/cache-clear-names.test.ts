@@ -14,6 +14,7 @@ describe('belongsTo', () => {
     `${key}.lock`,
     `${key}.served-4242-98765`,
     `${key}.memo-${H2}.blob`,
+    `${key}.retry-after.blob`,
     `${key}.memo-${H2}`, // a keychain blob account, without its blob: prefix
     `.${key}.json.4242.tmp`,
     key, // a keychain entry account
