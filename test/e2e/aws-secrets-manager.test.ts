@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readAudit } from '../helpers/jwt-profile.js';
 import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
 import {
   DEFAULT_CREDENTIALS,
@@ -24,16 +25,6 @@ let secretName: string;
 let n = 0;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function readAudit(): { cache: string; outcome: string }[] {
-  const file = path.join(sb.home, '.local', 'state', 'keybroker', 'audit.log');
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-}
 
 /** GetSecretValue requests for this test's secret. */
 const fetches = () => server.requests.filter((r) => r.secretId === secretName).length;
@@ -89,7 +80,7 @@ describe('aws-secrets-manager through dist/keybroker', () => {
     expect([a.stdout, b.stdout]).toEqual([`${TOKEN}\n`, `${TOKEN}\n`]);
     expect(b.stderr).toBe('');
     expect(fetches()).toBe(1);
-    expect(readAudit().map((x) => x.cache)).toEqual(['miss', 'hit']);
+    expect(readAudit(sb).map((x) => x.cache)).toEqual(['miss', 'hit']);
   });
 
   // 30 processes at once on a shared 2-core machine can take long: a generous timeoutMs keeps
@@ -136,7 +127,7 @@ describe('aws-secrets-manager through dist/keybroker', () => {
     expect(r.stderr).toMatch(
       /^keybroker: warning: AWS Secrets Manager secret "e2e\/llm-\d+" in us-east-1: Secrets Manager failed \(HTTP 500, InternalServiceError\); printing the cached token fetched \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
     );
-    expect(readAudit().map((x) => x.cache)).toEqual(['miss', 'stale']);
+    expect(readAudit(sb).map((x) => x.cache)).toEqual(['miss', 'stale']);
   });
 
   it('a denial after the TTL is believed: exit 4, nothing printed, the cached entry dropped', async () => {

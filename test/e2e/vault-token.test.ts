@@ -4,9 +4,8 @@
  * flight (50 concurrent cold calls → one KV read, at most one login), login-token reuse,
  * stale-if-error, rotation after the TTL, and identity tokens reused while valid for TTL + M.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readAudit } from '../helpers/jwt-profile.js';
 import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
 import { startVaultServer, type VaultAdmin, type VaultServer, vaultAdmin } from '../servers/vault-server.js';
 
@@ -23,16 +22,6 @@ let n = 0;
 let kvKey: string;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function readAudit(): { cache: string; outcome: string }[] {
-  const file = path.join(sb.home, '.local', 'state', 'keybroker', 'audit.log');
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-}
 
 function writeProfile(source: Record<string, unknown>, profile: Record<string, unknown> = {}, top = {}) {
   sb.writeConfig({ ...top, profiles: { default: { ...profile, source } } });
@@ -87,7 +76,7 @@ describe('vault through dist/keybroker', () => {
     const b = await runKeybroker([], sb, { env });
     expect(b).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
     expect(kvReads()).toBe(1);
-    expect(readAudit().map((x) => x.cache)).toEqual(['miss', 'hit']);
+    expect(readAudit(sb).map((x) => x.cache)).toEqual(['miss', 'hit']);
   });
 
   it('a missing field is exit 5 with one stderr line naming path and field, nothing on stdout', async () => {
@@ -152,7 +141,7 @@ describe('vault through dist/keybroker', () => {
     await admin.putKv('secret', 2, kvKey, { token: ROTATED });
     const again = await runKeybroker([], sb, { caller: 'shared' });
     expect(again).toMatchObject({ code: 0, stdout: `${ROTATED}\n`, stderr: '' });
-    expect(readAudit().map((a) => a.cache)).toEqual(['miss', 'rejected']);
+    expect(readAudit(sb).map((a) => a.cache)).toEqual(['miss', 'rejected']);
     expect([kvReads(), logins(), mountLookups()]).toEqual([2, 1, 1]);
     // A person asking for everything anew gets a new login and mount lookup too.
     const refreshed = await runKeybroker(['--refresh'], sb);
@@ -188,7 +177,7 @@ describe('vault through dist/keybroker', () => {
         `^keybroker: warning: vault at ${down.url.replace(/[.]/g, '\\.')}: connection refused; printing the cached token fetched \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\n$`,
       ),
     );
-    expect(readAudit().map((x) => x.cache)).toEqual(['miss', 'stale']);
+    expect(readAudit(sb).map((x) => x.cache)).toEqual(['miss', 'stale']);
   });
 
   it('a sealed Vault with nothing cached is exit 3 with one line and nothing on stdout', async () => {
