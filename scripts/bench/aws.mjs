@@ -7,18 +7,15 @@
 // server runs in a child process. Run alone with `node scripts/bench/aws.mjs [--runs N]`.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startServerChild } from './lib/fixtures.mjs';
+import { pathToFileURL } from 'node:url';
+import { q, startServerChild } from './lib/fixtures.mjs';
+import { createHarness, root } from './lib/harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
 const ACCESS_KEY_ID = 'AKIAKEYBROKERTEST01';
 const SECRET_ACCESS_KEY = 'kbTestSecretKey/0123456789abcdefghijklmnopq';
 const SECRET_ID = 'bench/llm';
 const TOKEN = 'sk-ant-api03-bench-0123456789abcdefghijklmnopqrstuvwxyz';
-const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
  * The AWS CLIs to compare with: `aws` on PATH (pyenv shims resolved, so the shim's bash
@@ -116,72 +113,10 @@ export default async function bench(h) {
   }
 }
 
-// --- standalone: a minimal harness with the same compare() -----------------------------------
+// --- standalone: the same harness scripts/bench.mjs uses --------------------------------------
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const runsArg = process.argv.indexOf('--runs');
-  const runs = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 15;
-  const median = (xs) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  };
-  const time = (c) => {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync('/bin/sh', ['-c', c.cmd], { env: c.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    if (r.status !== 0) throw new Error(`${c.label} exited ${r.status}`);
-    return Number(process.hrtime.bigint() - t0) / 1e6;
-  };
-  const h = {
-    root,
-    bin: path.join(root, 'dist', 'keybroker'),
-    runs,
-    compare(name, { a, b, runs: n = runs }) {
-      time(a);
-      time(b);
-      const ta = [];
-      const tb = [];
-      for (let i = 0; i < n; i++) {
-        ta.push(time(a));
-        tb.push(time(b));
-      }
-      const row = {
-        name,
-        ratio: median(ta) / median(tb),
-        aMedianMs: median(ta),
-        bMedianMs: median(tb),
-        runs: n,
-      };
-      process.stdout.write(
-        `${name}\n  ${a.label}: median ${row.aMedianMs.toFixed(1)} ms | ${b.label}: median ${row.bMedianMs.toFixed(1)} ms | ratio ${row.ratio.toFixed(2)}\n`,
-      );
-      return row;
-    },
-    sandbox(name) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kb-bench-${name}-`));
-      const home = path.join(dir, 'home');
-      fs.mkdirSync(path.join(home, '.config', 'keybroker'), { recursive: true, mode: 0o700 });
-      return {
-        dir,
-        home,
-        env: {
-          PATH: process.env.PATH,
-          HOME: home,
-          XDG_CONFIG_HOME: path.join(home, '.config'),
-          XDG_CACHE_HOME: path.join(home, '.cache'),
-          XDG_STATE_HOME: path.join(home, '.local', 'state'),
-          KEYBROKER_MANAGED_CONFIG: path.join(dir, 'managed.json'),
-        },
-        writeConfig(cfg) {
-          fs.writeFileSync(path.join(home, '.config', 'keybroker', 'config.json'), JSON.stringify(cfg), {
-            mode: 0o600,
-          });
-        },
-        cleanup() {
-          fs.rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  };
+  const h = createHarness({ runs: runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 15 });
   if (!fs.existsSync(h.bin)) {
     process.stderr.write('dist/keybroker is missing: run npm run build first\n');
     process.exit(1);

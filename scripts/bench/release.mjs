@@ -14,9 +14,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { q } from './lib/fixtures.mjs';
+import { root } from './lib/harness.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const releaseExe = path.join(root, 'dist', 'release', 'keybroker-linux-x64');
 const embeddedNode = path.join(root, '.cache', 'package', 'node', 'linux-x64', 'node');
 
@@ -58,8 +59,6 @@ export function prepareHitSandbox(exe = releaseExe) {
   if (seen[2] !== 'hit') throw new Error(`cache not primed: ${seen.join(', ')}`);
   return { dir, env, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
-
-const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** a / b is the ratio the harness reports: the executable's hit over bare node. */
 function cases(sandbox) {
