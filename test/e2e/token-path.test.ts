@@ -10,6 +10,7 @@ import { jwtVerify } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jwtConfig, readAudit, writeJwtKey } from '../helpers/jwt-profile.js';
 import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { makeZombie } from '../helpers/zombie.js';
 
 let sb: Sandbox;
 let keyFile: string;
@@ -117,25 +118,19 @@ describe('token path', () => {
     const key = entryFiles()[0]!.replace(/\.json$/, '');
     const lockFile = path.join(sb.cacheDir, `${key}.lock`);
     fs.rmSync(path.join(sb.cacheDir, `${key}.json`));
-    // The holder takes the lock and exits; its parent (the shell, become `sleep`) never reaps it.
+    // The holder takes the lock and exits; its parent never reaps it.
     const holderCode = `const fs=require('fs');const st=fs.readFileSync('/proc/self/stat','latin1');const start=st.slice(st.lastIndexOf(')')+2).split(' ')[19];fs.writeFileSync(${JSON.stringify(lockFile)},JSON.stringify({pid:process.pid,start,nonce:'zombie',createdAtMs:Date.now()}),{flag:'wx',mode:0o600});`;
-    const parent = spawn('sh', ['-c', `"$0" -e "$1" & echo $!; exec sleep 60`, process.execPath, holderCode]);
+    const zombie = await makeZombie([process.execPath, '-e', holderCode]);
     try {
-      const pid = await new Promise<number>((resolve) =>
-        parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
-      );
-      for (let i = 0; i < 400 && !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1')); i++) {
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      expect(fs.readFileSync(`/proc/${pid}/stat`, 'latin1')).toMatch(/\) Z /);
-      expect(JSON.parse(fs.readFileSync(lockFile, 'utf8')).pid).toBe(pid);
+      expect(fs.readFileSync(`/proc/${zombie.pid}/stat`, 'latin1')).toMatch(/\) Z /);
+      expect(JSON.parse(fs.readFileSync(lockFile, 'utf8')).pid).toBe(zombie.pid);
       const r = await runKeybroker([], sb);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(TOKEN_LINE);
       expect(fs.existsSync(lockFile)).toBe(false);
     } finally {
-      parent.kill('SIGKILL');
+      zombie.release();
     }
   });
 

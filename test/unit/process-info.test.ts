@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive, procInfo } from '../../src/platform/process-info.js';
+import { makeZombie } from '../helpers/zombie.js';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -41,15 +42,14 @@ describe.runIf(process.platform === 'linux')('isAlive on Linux', () => {
   });
 
   it('a zombie (exited, never reaped by its parent) is not alive', async () => {
-    // The shell starts `true` in the background and becomes `sleep`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30']);
-    children.push(parent);
-    const pid = await new Promise<number>((resolve) =>
-      parent.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
-    );
-    await until(() => state(pid) === 'Z');
-    expect(() => process.kill(pid, 0)).not.toThrow();
-    expect(isAlive(pid, '')).toBe(false);
-    expect(isAlive(pid, procInfo(pid, 'linux')!.start)).toBe(false);
+    const zombie = await makeZombie(['true']);
+    try {
+      expect(state(zombie.pid)).toBe('Z');
+      expect(() => process.kill(zombie.pid, 0)).not.toThrow();
+      expect(isAlive(zombie.pid, '')).toBe(false);
+      expect(isAlive(zombie.pid, procInfo(zombie.pid, 'linux')!.start)).toBe(false);
+    } finally {
+      zombie.release();
+    }
   });
 });
