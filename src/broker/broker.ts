@@ -368,7 +368,11 @@ export async function getToken(
             : {}),
       };
       await writeEntry(fresh);
-      if (waitSeen || options.refresh) await store.deleteBlob(waitBlob).catch(() => {});
+      // A wait asked for is over once a token is had. It can only be there when this run read
+      // it, the entry records a failure since its last success, or --refresh skipped both checks.
+      if (waitSeen || options.refresh || entry?.failures !== undefined) {
+        await store.deleteBlob(waitBlob).catch(() => {});
+      }
       // One served record per Claude Code process ever served: forget those idle for a day.
       if (files) {
         try {

@@ -153,6 +153,17 @@ describe('negative caching after an upstream failure', () => {
       expect(r.stderr).toMatch(BACKOFF_WARNING);
     }
     expect(vault.requests).toHaveLength(1);
+
+    // A token had before the wait is over (here the horizon is moved; a rejected token does the
+    // same) ends the wait: with the entry gone afterwards, the next run asks Vault at once.
+    expect(fs.readdirSync(sb.cacheDir).filter((f) => f.endsWith('.retry-after.blob'))).toHaveLength(1);
+    patchEntry({ backoffUntilMs: Date.now() - 1 });
+    expect(await runKeybroker([], sb)).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    expect(vault.requests).toHaveLength(2);
+    expect(fs.readdirSync(sb.cacheDir).filter((f) => f.endsWith('.retry-after.blob'))).toEqual([]);
+    fs.rmSync(entryFile());
+    expect(await runKeybroker([], sb)).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    expect(vault.requests).toHaveLength(3);
   });
 
   it('with nothing cached, a Retry-After is honoured too: runs fail at once until it passes, --refresh asks', async () => {
