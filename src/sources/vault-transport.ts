@@ -34,8 +34,6 @@ export interface TransportResponse {
   retryAfterSec?: number;
 }
 
-export { RETRY_AFTER_MAX_SEC };
-
 /**
  * Parses an HTTP Retry-After value (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) into
  * whole seconds from `nowMs`, capped at RETRY_AFTER_MAX_SEC; undefined when absent or invalid.

@@ -49,6 +49,21 @@ function patchEntry(patch: Partial<CacheEntry>): void {
   fs.writeFileSync(entryFile(), JSON.stringify({ ...readEntry(), ...patch }), { mode: 0o600 });
 }
 
+/**
+ * Caches the token, then lets the entry (a stored secret, TTL 1 s) age past its TTL while Vault
+ * has `faults`: the next run is the one that meets them. Returns it and the clock around it.
+ */
+async function failAfterTtl(faults: VaultServer['faults']) {
+  const first = await runKeybroker([], sb);
+  expect(first).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+  vault.faults = faults;
+  await sleep(1100);
+  vault.resetCounts();
+  const before = Date.now();
+  const run = await runKeybroker([], sb);
+  return { run, before, after: Date.now() };
+}
+
 /** The one warning line of a run that printed the cached token because Vault failed. */
 const STALE_WARNING =
   /^keybroker: warning: vault kv secret\/llm field token: Vault answered HTTP 503; printing the cached token fetched \d{4}-\d\d-\d\dT[\d:.]+Z\n$/;
@@ -57,16 +72,8 @@ const BACKOFF_WARNING =
 
 describe('negative caching after an upstream failure', () => {
   it('a dead Vault sees one attempt per backoff step while the cached token keeps being printed', async () => {
-    const first = await runKeybroker([], sb);
-    expect(first).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
-
-    // Vault dies; the entry (a stored secret, TTL 1 s) is older than the TTL.
-    vault.faults = [{ kind: 'status', status: 503 }];
-    await sleep(1100);
-    vault.resetCounts();
-    const before = Date.now();
-    const failed = await runKeybroker([], sb);
-    const after = Date.now();
+    // Vault dies; the entry is older than the TTL.
+    const { run: failed, before, after } = await failAfterTtl([{ kind: 'status', status: 503 }]);
     expect(failed.code).toBe(0);
     expect(failed.stdout).toBe(`${TOKEN}\n`);
     expect(failed.stderr).toMatch(STALE_WARNING);
@@ -123,16 +130,12 @@ describe('negative caching after an upstream failure', () => {
   });
 
   it("Vault's rate limit (429 with Retry-After) holds every run off Vault for the time it asked", async () => {
-    const first = await runKeybroker([], sb);
-    expect(first).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
-
     // A rate limit quota refuses the read, asking for 120 s: far beyond the first step (2.5-5 s).
-    vault.faults = [{ kind: 'status', status: 429, retryAfter: '120', match: 'secret/data/llm' }];
-    await sleep(1100);
-    vault.resetCounts();
-    const before = Date.now();
-    const limited = await runKeybroker([], sb);
-    const after = Date.now();
+    const {
+      run: limited,
+      before,
+      after,
+    } = await failAfterTtl([{ kind: 'status', status: 429, retryAfter: '120', match: 'secret/data/llm' }]);
     expect(limited.code).toBe(0);
     expect(limited.stdout).toBe(`${TOKEN}\n`);
     expect(limited.stderr).toMatch(
@@ -241,10 +244,7 @@ describe('negative caching after an upstream failure', () => {
   });
 
   it('a source that answers "denied" is believed: nothing stale is printed and no backoff is recorded', async () => {
-    expect((await runKeybroker([], sb)).code).toBe(0);
-    vault.faults = [{ kind: 'status', status: 403 }];
-    await sleep(1100);
-    const r = await runKeybroker([], sb);
+    const { run: r } = await failAfterTtl([{ kind: 'status', status: 403 }]);
     expect(r.code).toBe(4);
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);

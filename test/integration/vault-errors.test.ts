@@ -39,6 +39,15 @@ const source = (over: Partial<VaultSourceConfig> = {}): VaultSourceConfig => ({
 const run = (over: Partial<VaultSourceConfig> = {}, req = request()) =>
   failure(createVaultSource(source(over), testDeps({ VAULT_TOKEN: token })).getToken(req));
 
+/** The failure of a fetch that logs in with approle (secret id from the environment). */
+const runApprole = (roleId: string, secretId: string) =>
+  failure(
+    createVaultSource(
+      source({ auth: { method: 'approle', roleId, secretIdEnv: 'KB_SECRET_ID' } }),
+      testDeps({ KB_SECRET_ID: secretId }),
+    ).getToken(request()),
+  );
+
 const withFaults = async <T>(faults: NonNullable<VaultBackend['local']>['faults'], fn: () => Promise<T>) => {
   vault.local!.faults = faults;
   try {
@@ -122,13 +131,7 @@ describe('vault failures map to exit codes and one stderr line', () => {
     const [roleId, secretId] = ['role-rl', 'secret-rl'];
     const f = await withFaults(
       [{ kind: 'status', status: 429, retryAfter: '30', match: 'auth/approle/login' }],
-      () =>
-        failure(
-          createVaultSource(
-            source({ auth: { method: 'approle', roleId, secretIdEnv: 'KB_SECRET_ID' } }),
-            testDeps({ KB_SECRET_ID: secretId }),
-          ).getToken(request()),
-        ),
+      () => runApprole(roleId, secretId),
     );
     expect(f).toMatchObject({ exitCode: 3, code: 'ERR_VAULT_RATE_LIMITED', retryAfterSec: 30 });
   });
@@ -244,13 +247,7 @@ describe('vault failures map to exit codes and one stderr line', () => {
     const { roleId, secretId } = await vault.admin.approleRole('approle', 'r', ['reader']);
     const f = await withFaults(
       [{ kind: 'wrong-shape', body: { auth: null }, match: 'auth/approle/login' }],
-      () =>
-        failure(
-          createVaultSource(
-            source({ auth: { method: 'approle', roleId, secretIdEnv: 'SID' } }),
-            testDeps({ SID: secretId }),
-          ).getToken(request()),
-        ),
+      () => runApprole(roleId, secretId),
     );
     expect(f).toEqual({
       exitCode: 3,

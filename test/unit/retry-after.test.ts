@@ -3,7 +3,8 @@
  * HTTP-dates into whole seconds from a fixed now, capped, and nothing for what is neither.
  */
 import { describe, expect, it } from 'vitest';
-import { parseRetryAfter, RETRY_AFTER_MAX_SEC } from '../../src/sources/vault-transport.js';
+import { RETRY_AFTER_MAX_SEC } from '../../src/cache/policy.js';
+import { parseRetryAfter } from '../../src/sources/vault-transport.js';
 
 const NOW = Date.parse('2026-11-29T12:00:00.000Z');
 
