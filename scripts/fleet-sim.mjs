@@ -10,6 +10,7 @@
 //     [--variant NAME] [--policy other-policy.ts] [--json out.json] [--svg docs/fleet-sim.svg]
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { maxOf, minOf } from './fleet-sim/extremes.mjs';
 import { loadPolicy } from './fleet-sim/policy.mjs';
 import { startCountingServer } from './fleet-sim/server.mjs';
 import { analyse, simulate } from './fleet-sim/simulate.mjs';
@@ -43,8 +44,8 @@ export async function run(o) {
       cycles: a.cycles,
       buckets: a.buckets,
       // The shortest time between two upstream requests of one laptop: the policy's own pace.
-      minGapPerLaptopMs: Math.min(
-        ...laptops.flatMap((l) => l.attempts.slice(1).map((t, i) => t - l.attempts[i])),
+      minGapPerLaptopMs: minOf(
+        laptops.map((l) => minOf(l.attempts.slice(1).map((t, i) => t - l.attempts[i]))),
       ),
       wallMs: Math.round(performance.now() - started),
     };
@@ -52,7 +53,7 @@ export async function run(o) {
       // Attempts each laptop made while the upstream was dead, against the backoff steps that fit.
       const per = laptops.map((l) => l.attempts.filter((t) => t >= outageFromMs && t < outageUntilMs).length);
       result.outage = {
-        attemptsPerLaptopMax: Math.max(...per),
+        attemptsPerLaptopMax: maxOf(per),
         attemptsPerLaptopMean: per.reduce((x, y) => x + y, 0) / per.length,
         backoffStepsThatFit: backoffSteps(policy, o.outageMs),
         callsServedStale: stats.stale,

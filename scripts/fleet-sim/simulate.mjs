@@ -5,6 +5,7 @@
 // (decide, inBackoff, staleUsable, backoffDelayMs from src/cache/policy.ts) the way
 // src/broker/broker.ts does; a fetch is a real HTTP request to the counting server, stamped with
 // the virtual time.
+import { maxOf } from './extremes.mjs';
 import { prng } from './prng.mjs';
 
 /** Binary min-heap of events ordered by time. */
@@ -139,7 +140,7 @@ export function analyse(times, o) {
     const slice = buckets.slice(c * perCycle, (c + 1) * perCycle);
     if (slice.length < perCycle) break;
     const mean = slice.reduce((a, b) => a + b, 0) / slice.length;
-    cycles.push({ cycle: c, peakToMean: mean > 0 ? Math.max(...slice) / mean : 0 });
+    cycles.push({ cycle: c, peakToMean: mean > 0 ? maxOf(slice) / mean : 0 });
   }
   // A uniform (Poisson) fleet would still show some peak: its expected level, for comparison.
   const expectedPerBucket = usersPerTtlPerS * (bucketMs / 1000);

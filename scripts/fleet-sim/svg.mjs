@@ -1,6 +1,8 @@
 // A small dependency-free SVG line chart: upstream requests per second over time, one line per
 // series, with horizontal reference lines (users / TTL and the 1.05 × goal).
 
+import { maxOf } from './extremes.mjs';
+
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function lineChart({ title, subtitle, xLabel, yLabel, series, refs = [], width = 720, height = 320 }) {
@@ -9,8 +11,8 @@ export function lineChart({ title, subtitle, xLabel, yLabel, series, refs = [], 
   const h = height - m.t - m.b;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = [...series.flatMap((s) => s.points.map((p) => p[1])), ...refs.map((r) => r.y)];
-  const xMax = Math.max(...xs);
-  const yMax = niceCeil(Math.max(...ys) * 1.05);
+  const xMax = maxOf(xs);
+  const yMax = niceCeil(maxOf(ys) * 1.05);
   const X = (x) => m.l + (x / xMax) * w;
   const Y = (y) => m.t + h - (y / yMax) * h;
   const out = [];
