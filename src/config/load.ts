@@ -424,8 +424,8 @@ export function locationOf(loaded: LoadedConfig, pointer: string): string {
   return `config ${layer ? layer.path : describeFiles(loaded)}`;
 }
 
-export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): ResolvedProfile {
-  const { name, by } = profileChoice(loaded, inputs);
+/** Refuses a profile name that cannot name a cache file (exit 2); `by` says where it came from. */
+export function assertProfileName(name: string, by: string): void {
   if (!PROFILE_NAME.test(name)) {
     throw configError(
       'ERR_CONFIG_PROFILE_NAME',
@@ -435,6 +435,11 @@ export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): Reso
       },
     );
   }
+}
+
+export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): ResolvedProfile {
+  const { name, by } = profileChoice(loaded, inputs);
+  assertProfileName(name, by);
   const profiles = isObject(loaded.merged.profiles)
     ? (loaded.merged.profiles as Record<string, unknown>)
     : {};

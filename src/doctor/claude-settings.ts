@@ -17,6 +17,51 @@ export interface SettingsFile {
   problem?: string;
 }
 
+/**
+ * How Claude Code reaches the model, and the settings `env` keys that choose it. In the
+ * pass-through modes Claude Code sends the helper's value only as `Authorization: Bearer`
+ * and reruns the helper after a 401 but not after a 403 (measured, docs/gateway.md).
+ */
+export type GatewayMode = 'messages' | 'bedrock' | 'vertex';
+export const GATEWAY_MODES: readonly GatewayMode[] = ['messages', 'bedrock', 'vertex'];
+
+export interface GatewayModeKeys {
+  /** The variable holding the gateway URL. */
+  baseUrl: string;
+  /** The switch that turns the mode on (absent for the Messages API, the default). */
+  use?: string;
+  /** The switch that stops Claude Code signing with cloud credentials of its own. */
+  skipAuth?: string;
+  /** Further variables the mode needs (Vertex: project and region). */
+  extra: readonly string[];
+  /** What doctor and the docs call it. */
+  label: string;
+}
+
+export const GATEWAY_MODE_KEYS: Readonly<Record<GatewayMode, GatewayModeKeys>> = {
+  messages: { baseUrl: 'ANTHROPIC_BASE_URL', extra: [], label: 'Messages API' },
+  bedrock: {
+    baseUrl: 'ANTHROPIC_BEDROCK_BASE_URL',
+    use: 'CLAUDE_CODE_USE_BEDROCK',
+    skipAuth: 'CLAUDE_CODE_SKIP_BEDROCK_AUTH',
+    extra: [],
+    label: 'Bedrock pass-through',
+  },
+  vertex: {
+    baseUrl: 'ANTHROPIC_VERTEX_BASE_URL',
+    use: 'CLAUDE_CODE_USE_VERTEX',
+    skipAuth: 'CLAUDE_CODE_SKIP_VERTEX_AUTH',
+    extra: ['ANTHROPIC_VERTEX_PROJECT_ID', 'CLOUD_ML_REGION'],
+    label: 'Vertex pass-through',
+  },
+};
+
+/** Every `env` key one of the gateway modes sets: `init --gateway` owns these. */
+export function gatewayModeVariables(mode: GatewayMode): string[] {
+  const k = GATEWAY_MODE_KEYS[mode];
+  return [k.baseUrl, ...(k.use ? [k.use] : []), ...(k.skipAuth ? [k.skipAuth] : []), ...k.extra];
+}
+
 /** Claude Code's own default when CLAUDE_CODE_API_KEY_HELPER_TTL_MS is unset or invalid. */
 export const CLAUDE_DEFAULT_TTL_MS = 300_000;
 export const TTL_VAR = 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS';
@@ -47,6 +92,11 @@ export function readSettingsFile(scope: SettingsScope, file: string): SettingsFi
     if (code === 'ENOENT' || code === 'ENOTDIR') return { scope, path: file, exists: false };
     return { scope, path: file, exists: true, problem: `cannot read it (${code ?? 'error'})` };
   }
+  return parseSettingsText(scope, file, text);
+}
+
+/** A settings file's text as Claude Code reads it (a BOM and an empty file are accepted). */
+export function parseSettingsText(scope: SettingsScope, file: string, text: string): SettingsFile {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') return { scope, path: file, exists: true, data: {} };
   let parsed: unknown;
