@@ -22,8 +22,11 @@ export interface AppContext {
   userName: string;
   hostName: string;
   logger: Logger;
-  /** The only way anything reaches stdout. */
-  stdout: (text: string) => void;
+  /**
+   * The only way anything reaches stdout. Text is cleaned (URL passwords masked, control
+   * characters replaced: output/redact.ts) unless it is the token path's `'token'` output.
+   */
+  stdout: (text: string, kind?: 'token') => void;
   /** Absolute path of the running executable (for init's apiKeyHelper). */
   execPath: string;
   stdinIsTTY: boolean;

@@ -7,6 +7,8 @@
  * secret value: name variables, paths and fields, never their values.
  */
 
+import { redactUrls } from './output/redact.js';
+
 export const ExitCode = {
   ok: 0,
   internal: 1,
@@ -81,5 +83,7 @@ export function formatErrorLine(e: unknown): string {
 }
 
 function oneLine(s: string): string {
-  return s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
+  return redactUrls(s)
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/[^\x20-\x7e]/g, '?');
 }

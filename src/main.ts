@@ -18,6 +18,7 @@ import * as tokenCmd from './cli/token.js';
 import type { AppContext, GlobalOptions } from './context.js';
 import { configError, ExitCode, formatErrorLine, isKeybrokerError } from './errors.js';
 import { createLogger } from './output/logger.js';
+import { cleanBlock } from './output/redact.js';
 
 export interface MainOptions {
   /** Date.now() when the first stage started, for --debug timings. */
@@ -54,8 +55,8 @@ export function createContext(globals: GlobalOptions, startMs?: number): AppCont
     userName,
     hostName: os.hostname(),
     logger: createLogger({ debug, ...(startMs === undefined ? {} : { startMs }) }),
-    stdout: (text) => {
-      process.stdout.write(text);
+    stdout: (text, kind) => {
+      process.stdout.write(kind === 'token' ? text : cleanBlock(text));
     },
     execPath: process.env.KEYBROKER_EXEC_PATH ?? process.argv[1] ?? process.execPath,
     stdinIsTTY: Boolean(process.stdin.isTTY),

@@ -19,6 +19,7 @@ import type { ConfigLayer, ResolvedProfile } from '../config/types.js';
 import { configJsonSchema, validateConfig } from '../config/validate.js';
 import type { AppContext } from '../context.js';
 import { configError } from '../errors.js';
+import { redactUrls } from '../output/redact.js';
 import { expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
 import { configInputs } from './token.js';
 
@@ -253,10 +254,9 @@ function isSecretPointer(pointer: string): boolean {
   return SECRET_KEYS.has(last);
 }
 
-/** `https://user:pass@host` → `https://user:[redacted]@host`. */
+/** `https://user:pass@host` → `https://user:***@host` (the one URL redaction, output/redact.ts). */
 function redactUrl(v: unknown): unknown {
-  if (typeof v !== 'string' || !v.includes('@') || !v.includes('://')) return v;
-  return v.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*):[^/@]*@/i, `$1:${REDACTED}@`);
+  return typeof v === 'string' ? redactUrls(v) : v;
 }
 
 function leaves(value: unknown, pointer: string): [string, unknown][] {

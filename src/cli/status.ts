@@ -19,6 +19,7 @@ import {
 import type { ResolvedProfile } from '../config/types.js';
 import type { AppContext } from '../context.js';
 import { isKeybrokerError } from '../errors.js';
+import { cleanLine } from '../output/redact.js';
 import { cacheDir } from '../platform/paths.js';
 
 export interface ProfileStatus {
@@ -90,11 +91,11 @@ export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
       const resolved = resolveProfile(loaded, { ...inputs, profileFlag: name });
       st.ttlMs = resolved.ttlMs;
       st.ttlFrom = ttlFrom(resolved, settings, ctx.env);
-      st.source = { type: resolved.source.type, description: await describe(ctx, resolved, env) };
+      st.source = { type: resolved.source.type, description: cleanLine(await describe(ctx, resolved, env)) };
       st.cache = await cacheStatus(ctx, resolved, env);
     } catch (e) {
       st.error = isKeybrokerError(e)
-        ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) }
+        ? { code: e.code, message: cleanLine(e.message), ...(e.hint ? { hint: cleanLine(e.hint) } : {}) }
         : { code: 'ERR_INTERNAL', message: e instanceof Error ? e.name : 'error' };
     }
     out.push(st);

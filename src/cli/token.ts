@@ -113,7 +113,7 @@ async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
       // only costs the next run a trip through the second stage
     }
   }
-  ctx.stdout(renderToken(result, args.json === true));
+  ctx.stdout(renderToken(result, args.json === true), 'token');
 }
 
 export function register(y: Argv, ctx: AppContext): Argv {

@@ -1,5 +1,6 @@
 /** Doctor's results and how they are shown: one line per check, a fix and a docs link per failure. */
 import { seeDocs } from '../errors.js';
+import { cleanLine } from '../output/redact.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'info';
 
@@ -39,8 +40,10 @@ export function check(
   message: string,
   fix?: { code: string; hint: string },
 ): CheckResult {
-  if (!fix) return { id, status, message };
-  return { id, status, message, code: fix.code, hint: withDocs(fix.hint, fix.code) };
+  // Messages quote configured URLs and server text (versions, errors): one clean line each.
+  const shown = cleanLine(message);
+  if (!fix) return { id, status, message: shown };
+  return { id, status, message: shown, code: fix.code, hint: cleanLine(withDocs(fix.hint, fix.code)) };
 }
 
 /** Appends the docs anchor unless the hint already names one. */
@@ -76,5 +79,5 @@ export function renderText(report: DoctorReport): string {
     `${failed === 0 ? 'all checks passed' : `${failed} check${failed === 1 ? '' : 's'} failed`}` +
       `${warned > 0 ? `, ${warned} warning${warned === 1 ? '' : 's'}` : ''}`,
   );
-  return `${lines.join('\n')}\n`;
+  return `${lines.map(cleanLine).join('\n')}\n`;
 }

@@ -2,6 +2,7 @@
 import { fingerprint } from '../cache/entry.js';
 import { isKeybrokerError } from '../errors.js';
 import type { AuditRecord } from './audit.js';
+import { cleanLine } from './redact.js';
 
 export interface AuditFacts {
   nowMs: number;
@@ -39,7 +40,9 @@ export function auditRecord(f: AuditFacts): AuditRecord {
   };
   if (f.result?.jti) rec.jti = f.result.jti;
   if (f.error !== undefined) {
-    rec.error = isKeybrokerError(f.error) ? `${f.error.code}: ${f.error.message}` : 'internal error';
+    rec.error = isKeybrokerError(f.error)
+      ? cleanLine(`${f.error.code}: ${f.error.message}`)
+      : 'internal error';
   }
   return rec;
 }

@@ -2,6 +2,10 @@
  * The one stderr logger. Warnings are single lines starting `keybroker:`; debug lines appear
  * only with --debug / KEYBROKER_DEBUG=1, carry elapsed time, and pass through redaction.
  */
+import { cleanLine } from './redact.js';
+
+export { redactToken } from './redact.js';
+
 export interface Logger {
   warn(message: string): void;
   debug(message: string): void;
@@ -25,7 +29,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const redact = (s: string) => {
     let out = s;
     for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[redacted]');
-    return out.replace(/[\r\n]+/g, ' ');
+    return cleanLine(out.replace(/[\r\n]+/g, ' '));
   };
   return {
     debugEnabled: options.debug,
@@ -41,10 +45,4 @@ export function createLogger(options: LoggerOptions): Logger {
       if (value) secrets.add(value);
     },
   };
-}
-
-/** `abcd…wxyz (N chars)`: how a token is ever shown to a person. */
-export function redactToken(token: string): string {
-  if (token.length <= 12) return `… (${token.length} chars)`;
-  return `${token.slice(0, 4)}…${token.slice(-4)} (${token.length} chars)`;
 }
