@@ -61,7 +61,7 @@ export function register(y: Argv, ctx: AppContext): Argv {
 
 export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
   const { readAllSettings } = await import('../doctor/claude-settings.js');
-  const { claudeRunEnv } = await import('../doctor/run.js');
+  const { claudeRunEnv } = await import('../doctor/checks/claude.js');
   const settings = readAllSettings({
     env: ctx.env,
     platform: ctx.platform,
@@ -127,7 +127,7 @@ async function describe(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<string> {
   const { createSource } = await import('../sources/index.js');
-  const { sourceDeps } = await import('../doctor/run.js');
+  const { sourceDeps } = await import('../doctor/checks/source.js');
   const source = await createSource(resolved.source, sourceDeps(ctx, resolved, env));
   return source.describe();
 }

@@ -1,0 +1,82 @@
+/** `doctor --probe`: the source's server (when it has one), then one real token fetch, shown redacted. */
+import { fingerprint } from '../../cache/entry.js';
+import type { SourceConfig } from '../../config/types.js';
+import { redactToken } from '../../output/logger.js';
+import { TTL_VAR } from '../claude-settings.js';
+import { type CheckResult, check, type ProbeResult } from '../report.js';
+import { type DoctorScope, fromError } from './scope.js';
+
+function decodeJwt(
+  token: string,
+): { header: Record<string, unknown>; claims: Record<string, unknown> } | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const dec = (s: string) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
+    const header = dec(parts[0]!);
+    const claims = dec(parts[1]!);
+    const obj = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+    if (!obj(header) || !obj(claims)) return undefined;
+    return { header: header as Record<string, unknown>, claims: claims as Record<string, unknown> };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runProbe(scope: DoctorScope): Promise<{ checks: CheckResult[]; probe: ProbeResult }> {
+  const { ctx, env } = scope;
+  const resolved = scope.resolved!;
+  const checks: CheckResult[] = [];
+  const src: SourceConfig = resolved.source;
+  if ((src.type === 'vault' || src.type === 'vault-identity') && src.address) {
+    const { vaultProbeChecks } = await import('../../sources/vault-checks.js');
+    checks.push(...(await vaultProbeChecks({ ...src, address: src.address }, resolved, () => ctx.now())));
+  }
+  const started = ctx.now();
+  try {
+    const { getToken } = await import('../../broker/broker.js');
+    const r = await getToken({ ...ctx, env }, resolved, {
+      refresh: true,
+      noCache: true,
+      invocationStartMs: started,
+    });
+    const probe: ProbeResult = {
+      ok: true,
+      source: r.source,
+      token: redactToken(r.token),
+      fingerprint: fingerprint(r.token),
+      durationMs: ctx.now() - started,
+    };
+    if (r.expiresAtMs !== undefined) probe.expiresAt = new Date(r.expiresAtMs).toISOString();
+    const jwt = decodeJwt(r.token);
+    if (jwt) probe.jwt = jwt;
+    checks.push(
+      check('probe', 'pass', `fetched a token from ${r.source} in ${probe.durationMs} ms: ${probe.token}`),
+    );
+    if (r.expiresAtMs !== undefined) {
+      const left = r.expiresAtMs - ctx.now();
+      const need = resolved.ttlMs + resolved.cache.refreshMarginMs;
+      checks.push(
+        left >= need
+          ? check(
+              'probe.lifetime',
+              'pass',
+              `the token lives ${Math.round(left / 1000)} s more, at least TTL + margin (${need / 1000} s)`,
+            )
+          : check(
+              'probe.lifetime',
+              'fail',
+              `the token lives only ${Math.round(left / 1000)} s more, less than TTL + margin (${need / 1000} s)`,
+              {
+                code: 'ERR_TOKEN_LIFETIME_TOO_SHORT',
+                hint: `lower ${TTL_VAR} or have the source issue longer-lived tokens`,
+              },
+            ),
+      );
+    }
+    return { checks, probe };
+  } catch (e) {
+    checks.push(fromError('probe', e));
+    return { checks, probe: { ok: false } };
+  }
+}
