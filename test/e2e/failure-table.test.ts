@@ -276,7 +276,43 @@ const ROWS: Row[] = [
     },
     exit: 0,
     stdout: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/,
-    line: 'keybroker: warning: could not write the audit log $SB/home/audit.d: EISDIR (check that its directory is writable, or set audit.enabled to false)',
+    line: 'keybroker: warning: audit record not written: audit log $SB/home/audit.d: not a regular file (replace it with a regular file; see docs/troubleshooting.md#err_unsafe_file_type)',
+  },
+  {
+    name: 'config: audit directory cannot be created (a warning, exit 0)',
+    setup: (c) => {
+      fs.writeFileSync(path.join(c.sb.home, 'not-a-dir'), '');
+      c.sb.writeConfig({ ...jwtConfig(c.keyFile), audit: { file: '~/not-a-dir/audit.log' } });
+    },
+    exit: 0,
+    stdout: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/,
+    line: 'keybroker: warning: could not write the audit log $SB/home/not-a-dir/audit.log: ENOTDIR (check that its directory is writable, or set audit.enabled to false)',
+  },
+  // finding 7 (issue 11): an audit file planted by someone else gets no record.
+  {
+    name: 'audit: file is a symlink to another file (a warning, exit 0, target untouched)',
+    setup: (c) => {
+      fs.writeFileSync(path.join(c.sb.home, 'victim'), '', { mode: 0o600 });
+      fs.symlinkSync(path.join(c.sb.home, 'victim'), path.join(c.sb.home, 'audit.log'));
+      c.sb.writeConfig({ ...jwtConfig(c.keyFile), audit: { file: '~/audit.log' } });
+    },
+    exit: 0,
+    stdout: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/,
+    line: 'keybroker: warning: audit record not written: audit log $SB/home/audit.log: is a symbolic link (replace the link with the file itself; see docs/troubleshooting.md#err_unsafe_symlink)',
+  },
+  {
+    name: 'audit: file pre-created 0666 by another user (a warning, exit 0)',
+    needsRoot: true,
+    setup: (c) => {
+      const file = path.join(c.sb.home, 'audit.log');
+      fs.writeFileSync(file, '');
+      fs.chmodSync(file, 0o666);
+      fs.chownSync(file, 65534, 65534);
+      c.sb.writeConfig({ ...jwtConfig(c.keyFile), audit: { file: '~/audit.log' } });
+    },
+    exit: 0,
+    stdout: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/,
+    line: 'keybroker: warning: audit record not written: audit log $SB/home/audit.log: owned by uid 65534, not by you (uid 0) (chown it to yourself; see docs/troubleshooting.md#err_unsafe_owner)',
   },
   // ---- environment
   {
