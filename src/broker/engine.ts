@@ -1,0 +1,476 @@
+/**
+ * The token engine: the cache policy of contract §2 wrapped around any source, in the shape of
+ * smithy's `memoize` and azure's `createTokenCycler`. The source only fetches; this decides
+ * whether to ask it (policy.ts's pure rules), makes concurrent runs share one request (the
+ * lock), refreshes ahead, serves stale on failure, backs off and honours Retry-After.
+ *
+ * Everything from the edge comes in: the store, the lock, the served-record log, the clock and
+ * the random numbers, so test/unit/engine.test.ts drives every branch with fakes.
+ *
+ * One call walks these steps, each a function below:
+ *   decideFromCache → serveFresh | waitForPeer → holdOff (backoff, Retry-After) →
+ *   fetchAndStore → (on failure) fallBackOnFailure
+ */
+import { fingerprint } from '../cache/entry.js';
+import type { Lock } from '../cache/lock.js';
+import {
+  backoffDelayMs,
+  type Decision,
+  decide,
+  inBackoff,
+  type PolicyParams,
+  RETRY_AFTER_MAX_SEC,
+  type ServedRecord,
+  staleUsable,
+} from '../cache/policy.js';
+import type { CacheEntry, CacheStore } from '../cache/types.js';
+import {
+  configError,
+  ExitCode,
+  isKeybrokerError,
+  KeybrokerError,
+  seeDocs,
+  unreachableError,
+} from '../errors.js';
+import type { Logger } from '../output/logger.js';
+import type { Source } from '../sources/types.js';
+import { checkTokenValue } from './token-value.js';
+
+/** How long a served record is kept for a Claude Code process that stopped asking. */
+const SERVED_RECORD_MAX_AGE_MS = 24 * 3600_000;
+
+export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'refresh' | 'rejected';
+
+export interface TokenResult {
+  token: string;
+  expiresAtMs?: number;
+  fetchedAtMs: number;
+  source: string;
+  profile: string;
+  cache: CacheOutcome;
+  jti?: string;
+}
+
+/** What keybroker handed each caller, to notice a token it refused (contract §2 "Rejected tokens"). */
+export interface ServedLog {
+  read(key: string, callerId: string): ServedRecord | undefined;
+  write(key: string, callerId: string, record: ServedRecord): void;
+  prune(key: string, beforeMs: number): void;
+}
+
+export interface CachedSourceDeps {
+  store: CacheStore;
+  /** Cross-process single flight; absent when there is no cache directory (--no-cache, storage "none"). */
+  lock?: (key: string, o: { deadlineMs: number; signal: AbortSignal }) => Promise<Lock>;
+  /** Absent turns rejected-token detection off. */
+  served?: ServedLog;
+  /** ms since epoch. */
+  now: () => number;
+  /** In [0, 1): the backoff's jitter. */
+  random: () => number;
+  log: Pick<Logger, 'debug' | 'warn' | 'addSecret'>;
+}
+
+export interface CachedSourceConfig {
+  /** The cache key (config/cache-key): which entry, lock and blobs are this profile's. */
+  key: string;
+  profile: string;
+  /** The source's type, for messages and the entry. */
+  sourceType: string;
+  params: PolicyParams;
+  minRefreshIntervalMs: number;
+  timeoutMs: number;
+}
+
+export interface CachedTokenRequest {
+  /** --refresh: skip the cached entry and replace it. */
+  refresh: boolean;
+  /** ms since epoch when this process started (concurrent siblings are not rejections). */
+  invocationStartMs: number;
+  /** The calling process (pid-start), when known; undefined turns rejected-token detection off. */
+  callerId?: string;
+}
+
+export interface CachedSource {
+  getToken(request: CachedTokenRequest): Promise<TokenResult>;
+}
+
+/** The source itself, or how to make it: a source module is imported only when it must be asked. */
+export type SourceProvider = Source | (() => Promise<Source>);
+
+/** One call's state as it moves through the steps. */
+interface Run {
+  req: CachedTokenRequest;
+  deadlineMs: number;
+  signal: AbortSignal;
+  entry: CacheEntry | undefined;
+  decision: Decision;
+  lock?: Lock;
+  /** This run read a Retry-After wait (so a token had ends it). */
+  waitSeen: boolean;
+}
+
+export function createCachedSource(
+  provider: SourceProvider,
+  config: CachedSourceConfig,
+  deps: CachedSourceDeps,
+): CachedSource {
+  const { key, params } = config;
+  const { store, log, now } = deps;
+  const waitBlob = `${key}.retry-after`;
+
+  // --- the store, with its failures sorted into "refuse" and "carry on" -------------------------
+
+  const readEntry = async (): Promise<CacheEntry | undefined> => {
+    try {
+      return await store.read(key);
+    } catch (e) {
+      if (isKeybrokerError(e) && e.exitCode === ExitCode.unsafe) throw e;
+      if (store.kind === 'keychain') {
+        log.warn(
+          `warning: could not read the keychain cache (${isKeybrokerError(e) ? e.code : 'error'}); fetching anew`,
+        );
+        return undefined;
+      }
+      throw e;
+    }
+  };
+  const writeEntry = async (entry: CacheEntry): Promise<void> => {
+    try {
+      await store.write(key, entry);
+    } catch (e) {
+      if (isKeybrokerError(e) && e.exitCode === ExitCode.unsafe) throw e;
+      log.warn(
+        `warning: could not write the cache entry (${isKeybrokerError(e) ? e.code : ((e as NodeJS.ErrnoException).code ?? 'error')}); the token is still printed`,
+      );
+    }
+  };
+
+  // --- results ------------------------------------------------------------------------------
+
+  const result = (e: CacheEntry, cache: CacheOutcome): TokenResult => ({
+    token: e.token,
+    fetchedAtMs: e.fetchedAtMs,
+    source: e.source,
+    profile: config.profile,
+    cache,
+    ...(e.expiresAtMs !== undefined ? { expiresAtMs: e.expiresAtMs } : {}),
+    ...(e.jti !== undefined ? { jti: e.jti } : {}),
+  });
+  /** Hands the token out, remembering which one this caller got. */
+  const handOut = (run: Run, e: CacheEntry, cache: CacheOutcome): TokenResult => {
+    const r = result(e, cache);
+    if (run.req.callerId && deps.served) {
+      try {
+        deps.served.write(key, run.req.callerId, {
+          fingerprint: fingerprint(r.token),
+          servedAtMs: now(),
+          ttlMs: params.ttlMs,
+        });
+      } catch {
+        // rejected-token detection is best effort; never lose a token over it
+      }
+    }
+    return r;
+  };
+
+  // --- the steps ----------------------------------------------------------------------------
+
+  /** What the cached entry and the caller's served record say to do. */
+  async function decideFromCache(run: Run): Promise<void> {
+    const { req } = run;
+    run.entry = req.refresh ? undefined : await readEntry();
+    const entryFp = run.entry ? (run.entry.fingerprint ?? fingerprint(run.entry.token)) : undefined;
+    const served = req.callerId && deps.served ? deps.served.read(key, req.callerId) : undefined;
+    run.decision = req.refresh
+      ? { action: 'fetch' }
+      : decide({
+          entry: run.entry,
+          nowMs: now(),
+          params,
+          minRefreshIntervalMs: config.minRefreshIntervalMs,
+          served,
+          entryFingerprint: entryFp,
+          invocationStartMs: req.invocationStartMs,
+        });
+    log.debug(
+      `cache ${run.entry ? `entry ${entryFp} fetched ${new Date(run.entry.fetchedAtMs).toISOString()}` : 'empty'}: ${run.decision.action}`,
+    );
+  }
+
+  /** A fresh entry is the whole answer. */
+  function serveFresh(run: Run): TokenResult | undefined {
+    if (run.decision.action === 'serve' && run.entry) return handOut(run, run.entry, 'hit');
+    return undefined;
+  }
+
+  /**
+   * Single flight: take the lock, then look again, since a peer may have fetched (or failed)
+   * while we waited. With --refresh or a rejected token only a token fetched since this run
+   * began will do. Waiting past the deadline, a stale-but-valid token beats an error.
+   */
+  async function waitForPeer(run: Run): Promise<TokenResult | undefined> {
+    if (!deps.lock) return undefined;
+    const { req } = run;
+    const before = run.entry;
+    run.lock = await deps
+      .lock(key, { deadlineMs: run.deadlineMs, signal: run.signal })
+      .catch((e: unknown) => {
+        if (before && staleUsable(before, now(), params)) return undefined;
+        throw e;
+      });
+    if (!run.lock) {
+      if (!before) return undefined;
+      log.warn('warning: another keybroker run is still fetching; printing the cached token');
+      return handOut(run, before, 'stale');
+    }
+    if (run.lock.recovered) log.debug('recovered a lock left by a killed run');
+    const again = await readEntry();
+    const mustBeNew = req.refresh || run.decision.action === 'force';
+    const changed =
+      again && (!before || again.fetchedAtMs !== before.fetchedAtMs || again.token !== before.token);
+    if (again && changed && (!mustBeNew || again.fetchedAtMs >= req.invocationStartMs)) {
+      const d = decide({
+        entry: again,
+        nowMs: now(),
+        params,
+        minRefreshIntervalMs: config.minRefreshIntervalMs,
+        served: undefined,
+        entryFingerprint: undefined,
+        invocationStartMs: req.invocationStartMs,
+      });
+      if (d.action === 'serve' || (d.action === 'refresh-ahead' && run.decision.action !== 'refresh-ahead')) {
+        log.debug('another run refreshed the entry while we waited');
+        return handOut(run, again, 'hit');
+      }
+      run.entry = again;
+      if (run.decision.action === 'force') run.decision = { action: 'serve' };
+    } else if (again && before && !changed && again.backoffUntilMs !== before.backoffUntilMs) {
+      // Another run's attempt failed meanwhile: its backoff holds for this run too, so that
+      // concurrent runs make one attempt per backoff step between them.
+      run.entry = again;
+    }
+    return serveFresh(run);
+  }
+
+  /**
+   * Negative caching: a source that failed recently is not asked again before its backoff
+   * ends while a cached token can still be served.
+   */
+  function holdOffDuringBackoff(run: Run): TokenResult | undefined {
+    const { entry, decision } = run;
+    if (!entry || !inBackoff(entry, now()) || decision.action === 'force' || run.req.refresh)
+      return undefined;
+    if (decision.action === 'refresh-ahead') return handOut(run, entry, 'hit');
+    if (staleUsable(entry, now(), params)) {
+      log.warn(
+        `warning: the ${config.sourceType} source failed recently; printing the cached token (fetched ${new Date(entry.fetchedAtMs).toISOString()}) until ${new Date(entry.backoffUntilMs!).toISOString()}`,
+      );
+      return handOut(run, entry, 'stale');
+    }
+    return undefined;
+  }
+
+  /**
+   * A source that said how long to wait (HTTP Retry-After) is not asked again before then when
+   * there is nothing to print instead; --refresh, a person asking at once, still asks.
+   */
+  async function holdOffForRetryAfter(run: Run): Promise<void> {
+    const { entry } = run;
+    if (run.req.refresh || (entry && staleUsable(entry, now(), params))) return;
+    const untilMs = await readWaitUntil(store, waitBlob);
+    if (untilMs === undefined) return;
+    run.waitSeen = true;
+    // Past the cap it cannot be one we wrote (the clock went back, or the file was edited).
+    if (untilMs > now() && untilMs - now() <= RETRY_AFTER_MAX_SEC * 1000) {
+      throw unreachableError(
+        'ERR_SOURCE_RETRY_AFTER',
+        `the ${config.sourceType} source asked to wait (Retry-After): not asking it again before ${new Date(untilMs).toISOString()}`,
+        {
+          hint: `wait until then, or run keybroker --refresh to ask at once; ${seeDocs('ERR_SOURCE_RETRY_AFTER')}`,
+          retryAfterSec: Math.ceil((untilMs - now()) / 1000),
+        },
+      );
+    }
+  }
+
+  /** Asks the source, checks what it gave, stores it and ends any wait it had asked for. */
+  async function fetchAndStore(run: Run): Promise<TokenResult> {
+    const { req, entry, decision } = run;
+    const source = typeof provider === 'function' ? await provider() : provider;
+    log.debug(`fetching from ${source.describe()}`);
+    const fetchStartMs = now();
+    const fetched = await source.getToken({
+      signal: run.signal,
+      now,
+      deadlineMs: run.deadlineMs,
+      // A rejected token says nothing against the Vault login or the KV mount the source
+      // remembered (and a stale memo is noticed and redone anyway): only --refresh, a person
+      // asking for everything anew, bypasses them.
+      forceFresh: req.refresh,
+    });
+    const token = checkTokenValue(fetched.value, `${config.sourceType} source of profile ${config.profile}`);
+    log.addSecret(token);
+    const fetchedAtMs = now();
+    // Measured from when the fetch began, with a second of slack for expiries in whole
+    // seconds: a lifetime of exactly TTL + margin is allowed (contract §2).
+    if (
+      fetched.expiresAtMs !== undefined &&
+      fetched.expiresAtMs - fetchStartMs < params.ttlMs + params.marginMs - 1000
+    ) {
+      throw configError(
+        'ERR_TOKEN_LIFETIME_TOO_SHORT',
+        `${config.sourceType} source of profile ${config.profile}: the token is valid for ${Math.round((fetched.expiresAtMs - fetchStartMs) / 1000)} s, less than TTL + margin (${Math.round((params.ttlMs + params.marginMs) / 1000)} s)`,
+        {
+          hint: `issue longer-lived tokens at the source or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; ${seeDocs('ERR_TOKEN_LIFETIME_TOO_SHORT')}`,
+        },
+      );
+    }
+    const fresh: CacheEntry = {
+      v: 1,
+      key,
+      profile: config.profile,
+      source: config.sourceType,
+      token,
+      fingerprint: fingerprint(token),
+      fetchedAtMs,
+      ...(fetched.expiresAtMs !== undefined ? { expiresAtMs: fetched.expiresAtMs } : {}),
+      ...(fetched.jti !== undefined ? { jti: fetched.jti } : {}),
+      ...(fetched.meta !== undefined ? { meta: fetched.meta } : {}),
+      ...(decision.action === 'force'
+        ? { forcedAtMs: fetchedAtMs }
+        : entry?.forcedAtMs
+          ? { forcedAtMs: entry.forcedAtMs }
+          : {}),
+    };
+    await writeEntry(fresh);
+    // A wait asked for is over once a token is had. It can only be there when this run read
+    // it, the entry records a failure since its last success, or --refresh skipped both checks.
+    if (run.waitSeen || req.refresh || entry?.failures !== undefined) {
+      await store.deleteBlob(waitBlob).catch(() => {});
+    }
+    if (deps.served) {
+      try {
+        deps.served.prune(key, fetchedAtMs - SERVED_RECORD_MAX_AGE_MS);
+      } catch {
+        // housekeeping only
+      }
+    }
+    log.debug(
+      `fetched token ${fresh.fingerprint}${fresh.expiresAtMs ? ` expiring ${new Date(fresh.expiresAtMs).toISOString()}` : ''}`,
+    );
+    const cache: CacheOutcome =
+      decision.action === 'force'
+        ? 'rejected'
+        : decision.action === 'refresh-ahead' || req.refresh
+          ? 'refresh'
+          : 'miss';
+    return handOut(run, fresh, cache);
+  }
+
+  /**
+   * The source failed. Unreachable: remember its Retry-After, back off, and print the cached
+   * token when the policy allows. Denied or not found: believe it and drop the entry.
+   */
+  async function fallBackOnFailure(run: Run, e: unknown): Promise<TokenResult> {
+    const { entry, decision } = run;
+    const err = normalizeFetchError(e, config, run.signal.aborted);
+    const t = now();
+    if (err.exitCode === ExitCode.unreachable && err.retryAfterSec !== undefined && err.retryAfterSec > 0) {
+      await store
+        .writeBlob(waitBlob, JSON.stringify({ untilMs: t + err.retryAfterSec * 1000 }))
+        .catch(() => {});
+    }
+    if (err.exitCode === ExitCode.unreachable && entry) {
+      const failures = (entry.failures ?? 0) + 1;
+      await writeEntry({
+        ...entry,
+        failures,
+        backoffUntilMs: t + backoffDelayMs(failures, deps.random(), err.retryAfterSec),
+      });
+      if (decision.action === 'refresh-ahead' || decision.action === 'force') {
+        log.warn(
+          `warning: refreshing the token failed (${err.code}); printing the cached token, still valid`,
+        );
+        return handOut(run, entry, 'hit');
+      }
+      if (staleUsable(entry, t, params)) {
+        log.warn(
+          `warning: ${err.message}; printing the cached token fetched ${new Date(entry.fetchedAtMs).toISOString()}`,
+        );
+        return handOut(run, entry, 'stale');
+      }
+    }
+    if ((err.exitCode === ExitCode.denied || err.exitCode === ExitCode.missing) && entry) {
+      // The source is believed: drop what we had.
+      await store.delete(key).catch(() => {});
+    }
+    throw err;
+  }
+
+  return {
+    async getToken(req) {
+      const deadlineMs = now() + config.timeoutMs;
+      const controller = new AbortController();
+      const run: Run = {
+        req,
+        deadlineMs,
+        signal: controller.signal,
+        entry: undefined,
+        decision: { action: 'fetch' },
+        waitSeen: false,
+      };
+      await decideFromCache(run);
+      const hit = serveFresh(run);
+      if (hit) return hit;
+      // Every step below may talk to the source: hold the deadline (and the lock) until done.
+      const timer = setTimeout(() => controller.abort(), Math.max(1, deadlineMs - now()));
+      timer.unref?.();
+      try {
+        const served = (await waitForPeer(run)) ?? holdOffDuringBackoff(run);
+        if (served) return served;
+        await holdOffForRetryAfter(run);
+        try {
+          return await fetchAndStore(run);
+        } catch (e) {
+          return await fallBackOnFailure(run, e);
+        }
+      } finally {
+        clearTimeout(timer);
+        run.lock?.release();
+      }
+    },
+  };
+}
+
+/** When a source's Retry-After ends (ms since the epoch), from its blob; undefined when none. */
+async function readWaitUntil(store: CacheStore, name: string): Promise<number | undefined> {
+  const text = await store.readBlob(name).catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as { untilMs?: unknown };
+    return typeof parsed.untilMs === 'number' && Number.isFinite(parsed.untilMs) ? parsed.untilMs : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function normalizeFetchError(e: unknown, config: CachedSourceConfig, aborted: boolean): KeybrokerError {
+  if (isKeybrokerError(e)) return e;
+  const what = `${config.sourceType} source of profile ${config.profile}`;
+  if (aborted) {
+    return unreachableError('ERR_TIMEOUT', `${what}: no answer within ${config.timeoutMs} ms`, {
+      hint: `check that the source is reachable, or raise timeoutMs; ${seeDocs('ERR_TIMEOUT')}`,
+      cause: e,
+    });
+  }
+  return new KeybrokerError(
+    'ERR_INTERNAL',
+    ExitCode.internal,
+    `${what}: unexpected ${e instanceof Error ? e.name : typeof e}`,
+    {
+      hint: `this is a bug; rerun with --debug and report it; ${seeDocs('ERR_INTERNAL')}`,
+      cause: e,
+    },
+  );
+}
