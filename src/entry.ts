@@ -18,6 +18,7 @@ import { auditRecord } from './output/audit-record.js';
 import { cacheDir } from './platform/paths.js';
 import { callerId as detectCaller } from './platform/process-info.js';
 import { loadSeaMain } from './platform/sea.js';
+import { deferWindowsAclCheck } from './platform/win-acl.js';
 
 // Not `performance`: its module costs milliseconds to load on the hit path.
 const startEpochMs = Date.now();
@@ -53,6 +54,7 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
   if (env.KEYBROKER_DEBUG === '1') return undefined;
   const args = parseFast(argv);
   if (!args) return undefined;
+  deferWindowsAclCheck();
   const nowMs = Date.now();
   const user = userInfo().username;
   const host = hostname();

@@ -148,6 +148,13 @@ export function makeRpm({ exe, configExample, rpmArch, values, templatesDir, out
   return out;
 }
 
+/** GENERIC_ALL for SYSTEM and Administrators, GENERIC_READ | GENERIC_EXECUTE for Users (as signed 32-bit). */
+export const MSI_FOLDER_ACL = [
+  ['SYSTEM', 268435456],
+  ['Administrators', 268435456],
+  ['Users', -1610612736],
+];
+
 export function makeMsi({ exe, configExample, values, upgradeCode, templatesDir, outDir, work }) {
   const dir = path.join(work, 'msi');
   fs.rmSync(dir, { recursive: true, force: true });
@@ -183,6 +190,16 @@ export function makeMsi({ exe, configExample, values, upgradeCode, templatesDir,
     "INSERT INTO `Environment` (`Environment`, `Name`, `Value`, `Component_`) VALUES ('KeybrokerPath', '=-*PATH', '[~];[INSTALLDIR]', 'KeybrokerExe')",
     "INSERT INTO `InstallExecuteSequence` (`Action`, `Sequence`) VALUES ('RemoveEnvironmentStrings', 3300)",
     "INSERT INTO `InstallExecuteSequence` (`Action`, `Sequence`) VALUES ('WriteEnvironmentStrings', 5200)",
+    // %ProgramData%\keybroker gets an explicit ACL (what WiX's <Permission> elements make): by
+    // default every local user may create files under ProgramData, and a file planted there
+    // would be read as the machine's managed config. LockPermissions replaces the folder's
+    // inherited ACL; files created in it later inherit this one.
+    'CREATE TABLE `LockPermissions` (`LockObject` CHAR(72) NOT NULL, `Table` CHAR(32) NOT NULL, ' +
+      '`Domain` CHAR(255), `User` CHAR(255) NOT NULL, `Permission` LONG PRIMARY KEY `LockObject`, `Table`, `Domain`, `User`)',
+    ...MSI_FOLDER_ACL.flatMap(([user, permission]) => [
+      `INSERT INTO \`LockPermissions\` (\`LockObject\`, \`Table\`, \`User\`, \`Permission\`) VALUES ('PROGRAMDATADIR', 'CreateFolder', '${user}', ${permission})`,
+      `INSERT INTO \`LockPermissions\` (\`LockObject\`, \`Table\`, \`User\`, \`Permission\`) VALUES ('ConfigExampleFile', 'File', '${user}', ${permission})`,
+    ]),
   ];
   execFileSync('msibuild', [out, ...queries.flatMap((q) => ['-q', q])], {
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -14,6 +14,7 @@ import { configError, seeDocs } from '../errors.js';
 import { auditLogPath, expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
 import { assertNotWritableByOthers } from '../platform/safe-fs.js';
 import { sha256Hex } from '../platform/sha256.js';
+import { assertManagedAclSafe } from '../platform/win-acl.js';
 import { expandTemplates, expandTemplatesDeep, pointerKey, setOwn, type TemplateVars } from './templates.js';
 import {
   type AuditConfig,
@@ -107,6 +108,7 @@ function readLayer(kind: LayerKind, file: string, origin: string): ConfigLayer {
   } else {
     assertNotWritableByOthers(file, st, `${what} file`);
   }
+  if (kind === 'managed' && process.platform === 'win32') assertManagedAclSafe(file, dirname(file));
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

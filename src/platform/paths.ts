@@ -24,10 +24,8 @@ export function managedConfigPath(ctx: PathContext): { path: string; origin: str
     case 'darwin':
       return { path: '/Library/Application Support/keybroker/config.json', origin: 'default' };
     case 'win32':
-      return {
-        path: join(ctx, ctx.env.ProgramData ?? 'C:\\ProgramData', 'keybroker', 'config.json'),
-        origin: 'default',
-      };
+      // Not from %ProgramData%: any user can set that variable (issue 11, finding 13).
+      return { path: 'C:\\ProgramData\\keybroker\\config.json', origin: 'default' };
     default:
       return { path: '/etc/keybroker/config.json', origin: 'default' };
   }
