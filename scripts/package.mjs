@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run package`: the release files in dist/release/, built offline from pkg.config.json.
- * Inputs come from npm (Node 22 runtimes, keyring addons; `npm pack` into .cache/) and
+ * Inputs come from npm (Node 26 runtimes, keyring addons; `npm pack` into .cache/) and
  * Debian tools (tar, gzip, zip, dpkg-deb, rpmbuild, wixl, osslsigncode). See docs/release.md.
  *
  *   node scripts/package.mjs [--targets linux-x64,win-x64] [--no-code-cache] [--skip-build]

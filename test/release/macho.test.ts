@@ -15,7 +15,7 @@ const official = (id: string) => path.join(ROOT, '.cache', 'package', 'node', id
 
 describe.runIf(RELEASE_TESTS)('ad hoc Mach-O signing', () => {
   for (const id of ['darwin-x64', 'darwin-arm64']) {
-    it(`reproduces Apple's page hashes on the official ${id} Node 22 binary`, () => {
+    it(`reproduces Apple's page hashes on the official ${id} Node binary`, () => {
       const buf = fs.readFileSync(official(id));
       const sig = macho.readSignature(buf);
       const cd = sig.blobs.find((b: { type: number }) => b.type === 0).codeDirectory;

@@ -214,6 +214,25 @@ describe.runIf(RELEASE_TESTS)('release files', () => {
       const sequence = sh('msiinfo', ['export', msi, 'InstallExecuteSequence']);
       expect(sequence).toMatch(/^WriteEnvironmentStrings\t\t5200\r?$/m);
       expect(sequence).toMatch(/^RemoveEnvironmentStrings\t\t3300\r?$/m);
+      // %ProgramData%\keybroker: only SYSTEM and Administrators may write (finding 13: any local
+      // user could plant the managed config under ProgramData's inherited ACL).
+      const folders = sh('msiinfo', ['export', msi, 'CreateFolder']);
+      expect(folders).toMatch(/^PROGRAMDATADIR\tConfigExample\r?$/m);
+      const acl = sh('msiinfo', ['export', msi, 'LockPermissions'])
+        .split(/\r?\n/)
+        .slice(3)
+        .filter(Boolean)
+        .sort();
+      expect(acl).toEqual(
+        [
+          'ConfigExampleFile\tFile\t\tAdministrators\t268435456',
+          'ConfigExampleFile\tFile\t\tSYSTEM\t268435456',
+          'ConfigExampleFile\tFile\t\tUsers\t-1610612736',
+          'PROGRAMDATADIR\tCreateFolder\t\tAdministrators\t268435456',
+          'PROGRAMDATADIR\tCreateFolder\t\tSYSTEM\t268435456',
+          'PROGRAMDATADIR\tCreateFolder\t\tUsers\t-1610612736',
+        ].sort(),
+      );
       const out = path.join(tmp, 'msi');
       fs.mkdirSync(out);
       sh('msiextract', ['-C', out, msi]);
@@ -235,7 +254,7 @@ describe.runIf(RELEASE_TESTS)('release files', () => {
       };
       const wine = (...args: string[]) =>
         execFileSync('wine', args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      wine('winecfg', '/v', 'win10'); // Node 22 refuses wine's default Windows 7
+      wine('winecfg', '/v', 'win10'); // Windows 7, wine's default, is too old for msiexec's Node
       const msi = releaseFile(`keybroker-${v}-x64.msi`);
       wine('msiexec', '/i', msi, '/qn');
       const installed = path.join(prefix, 'drive_c', 'Program Files', 'keybroker', 'keybroker.exe');
@@ -245,11 +264,10 @@ describe.runIf(RELEASE_TESTS)('release files', () => {
       ).toBe(true);
       const key = 'HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment';
       expect(wine('reg', 'query', key, '/v', 'PATH')).toMatch(/;C:\\Program Files\\keybroker\\\r?\n/);
-      // A new cmd finds it on the PATH. (Output to a file: wine gives Windows programs a Unix
-      // pipe as a handle that libuv cannot open.)
-      const out = path.join(tmp, 'wine-version.txt');
-      execFileSync('sh', ['-c', `wine cmd /c "keybroker --version" </dev/null >${out} 2>&1`], { env });
-      expect(fs.readFileSync(out, 'utf8')).toBe(`${v} (${manifest().commit})\n`);
+      // The installed file is the release executable. (wine 8 cannot run Node 26 itself: V8
+      // aborts reserving its pointer tables, so the executable is not started here; see
+      // docs/release.md.)
+      expect(sha256(installed)).toBe(sha256(releaseFile('keybroker-win-x64.exe')));
       wine('msiexec', '/x', msi, '/qn');
       expect(fs.existsSync(installed)).toBe(false);
       expect(wine('reg', 'query', key, '/v', 'PATH')).not.toContain('keybroker');
@@ -280,18 +298,34 @@ describe.runIf(RELEASE_TESTS)('release files', () => {
     expect(formula).not.toMatch(/\{\{|\}\}/);
   });
 
-  it('the npm tarball runs with npx: dist/keybroker and the second stage are in it', () => {
+  it('the npm tarball installs into an empty prefix with only the keyring addon, and runs', () => {
     const tgz = releaseFile(`keybroker-${v}.tgz`);
-    const out = path.join(tmp, 'npm');
-    fs.mkdirSync(out);
-    sh('tar', ['-xzf', tgz, '-C', out]);
-    const packed = JSON.parse(fs.readFileSync(path.join(out, 'package/package.json'), 'utf8'));
-    expect(packed.bin).toEqual({ keybroker: 'dist/keybroker' });
-    // The dependencies as npm would install them: the project's own node_modules.
-    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(out, 'package/node_modules'));
-    const r = spawnSync(process.execPath, [path.join(out, 'package', packed.bin.keybroker), '--version'], {
-      encoding: 'utf8',
-    });
+    const prefix = path.join(tmp, 'npm-prefix');
+    fs.mkdirSync(prefix);
+    const inst = spawnSync(
+      'npm',
+      ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tgz],
+      { encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } },
+    );
+    expect(inst.status, inst.stderr).toBe(0);
+    const modules = path.join(prefix, 'lib', 'node_modules');
+    const installed: string[] = [];
+    const walk = (dir: string) => {
+      for (const name of fs.readdirSync(dir)) {
+        if (name.startsWith('.')) continue;
+        if (name.startsWith('@')) {
+          for (const sub of fs.readdirSync(path.join(dir, name))) installed.push(`${name}/${sub}`);
+        } else installed.push(name);
+      }
+    };
+    walk(modules);
+    const nested = path.join(modules, 'keybroker', 'node_modules');
+    if (fs.existsSync(nested)) walk(nested);
+    // Everything but the native keyring addon is bundled into dist/: npm installs nothing else.
+    expect(installed.sort()).toEqual(
+      ['@napi-rs/keyring', `@napi-rs/keyring-linux-x64-gnu`, 'keybroker'].sort(),
+    );
+    const r = spawnSync(path.join(prefix, 'bin', 'keybroker'), ['--version'], { encoding: 'utf8' });
     expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
       status: 0,
       stdout: `${v} (${manifest().commit})\n`,
