@@ -1,11 +1,13 @@
 /**
  * `keybroker cache clear [--profile P | --all]`: removes cache entries, locks, served records
- * and source memos (login tokens) for one profile or for all. Works without a valid config
+ * and source memos (login tokens) for one profile or for all: only files keybroker wrote, and
+ * only from a cache directory that passes the token path's checks. Works without a valid config
  * for --all and --profile, so a broken setup can always be cleaned.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Argv } from 'yargs';
+import { checkCacheDir } from '../cache/file-store.js';
 import { loadConfig, resolveProfile, selectProfileName } from '../config/load.js';
 import type { AppContext } from '../context.js';
 import { configError, isKeybrokerError } from '../errors.js';
@@ -13,20 +15,42 @@ import { cacheDir } from '../platform/paths.js';
 import { configInputs } from './token.js';
 
 /**
- * Every file keybroker writes in the cache directory belongs to a key `<profile>-<16 hex>`
- * (`<key>.json`, `.lock`, `.served-…`, `.memo-<16 hex>.blob`, `.<key>….tmp`), except the
- * validated-config markers `config-ok-<16 hex>` (see config/fingerprint.ts); so do the
- * keychain store's entries and its `<key>.memo-…` blobs. Profile names may hold `-` and `.`,
- * so a name is matched against the profile asked for rather than parsed.
+ * Every name keybroker writes in the cache directory, exactly (finding 11: nothing else goes,
+ * however close). A cache key is `<profile>-<16 hex>` (config/load.ts profile names); under it:
+ * the entry `<key>.json`, the lock `<key>.lock` and a lock set aside while being broken
+ * `<key>.lock.stale-<pid>-<suffix>` (cache/lock.ts), served records `<key>.served-<caller>`
+ * (process-info.ts callerId), source memos `<key>.memo-<16 hex>` and the Retry-After wait
+ * `<key>.retry-after` (broker.ts; `.blob` files here, keychain accounts without it), and the
+ * temporary file of an interrupted write of any of those, `.<name>.<pid>.<suffix>.tmp`
+ * (safe-fs.ts). Apart from keys: the validated-config markers `config-ok-<16 hex>`
+ * (config/fingerprint.ts). A new kind of file gets its pattern here.
  */
 const MARKER = /^config-ok-[0-9a-f]{16}$/;
-const ANY_KEY_FILE = /^\.?.+-[0-9a-f]{16}(\.|$)/;
+const PROFILE = '[A-Za-z0-9][A-Za-z0-9_.-]{0,63}';
+const BLOB = '(?:memo-[0-9a-f]{16}|retry-after)';
+const FILE_SUFFIX = `\\.(?:json|lock|lock\\.stale-\\d+-[a-z0-9]+|served-\\d+(?:-[A-Za-z0-9]+)?|${BLOB}\\.blob)`;
+/** The keychain store's accounts: the entry is the bare key, a blob `<key>.<blob>` (its `blob:` prefix removed). */
+const ACCOUNT_SUFFIX = `(?:\\.${BLOB})?`;
 
-export function belongsTo(name: string, profile: string | undefined): boolean {
-  if (MARKER.test(name)) return false;
-  if (profile === undefined) return ANY_KEY_FILE.test(name);
-  const escaped = profile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^\\.?${escaped}-[0-9a-f]{16}(\\.|$)`).test(name);
+function namePattern(profile: string, where: 'file' | 'keychain'): RegExp {
+  const name = `${profile}-[0-9a-f]{16}`;
+  if (where === 'keychain') return new RegExp(`^${name}${ACCOUNT_SUFFIX}$`);
+  const file = `${name}${FILE_SUFFIX}`;
+  return new RegExp(`^(?:${file}|\\.${file}\\.\\d+\\.[a-z0-9]+\\.tmp)$`);
+}
+const ANY = { file: namePattern(PROFILE, 'file'), keychain: namePattern(PROFILE, 'keychain') };
+
+/**
+ * Is `name` a cache file (or, `where: 'keychain'`, a keychain cache account) keybroker wrote
+ * for `profile` (for any profile when undefined)?
+ */
+export function belongsTo(
+  name: string,
+  profile: string | undefined,
+  where: 'file' | 'keychain' = 'file',
+): boolean {
+  if (profile === undefined) return ANY[where].test(name);
+  return namePattern(profile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), where).test(name);
 }
 
 interface ClearArgs {
@@ -46,20 +70,19 @@ async function clear(ctx: AppContext, args: ClearArgs): Promise<void> {
   let removed = 0;
   let names: string[] = [];
   try {
+    // The token path's checks first: a directory someone else owns or may write is not ours to clear.
+    checkCacheDir(dir);
     names = fs.readdirSync(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   for (const name of names) {
-    if (args.all && MARKER.test(name)) {
-      fs.unlinkSync(path.join(dir, name)); // not counted: it holds no token
-      continue;
-    }
-    if (!belongsTo(name, profile)) continue;
+    const marker = args.all === true && MARKER.test(name);
+    if (!marker && !belongsTo(name, profile)) continue;
     const file = path.join(dir, name);
     if (fs.lstatSync(file).isDirectory()) continue;
     fs.unlinkSync(file);
-    removed++;
+    if (!marker) removed++; // a marker holds no token: not counted
   }
   // Entries kept in the keychain (cache.storage "keychain").
   let fromKeychain = 0;
@@ -71,7 +94,7 @@ async function clear(ctx: AppContext, args: ClearArgs): Promise<void> {
     if (resolved.cache.storage === 'keychain') {
       const { createKeychainStore } = await import('../cache/keychain-store.js');
       const store = await createKeychainStore({ env: ctx.env, platform: ctx.platform, timeoutMs: 3000 });
-      const mine = (name: string) => belongsTo(name, profile);
+      const mine = (name: string) => belongsTo(name, profile, 'keychain');
       for (const key of await store.listKeys()) {
         if (mine(key)) {
           await store.delete(key);

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeJwtKey } from '../helpers/jwt-profile.js';
 import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
@@ -84,6 +85,42 @@ describe('cache clear', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`removed 4 cache files for all profiles in ${sb.cacheDir}\n`);
     expect(files()).toEqual([]);
+  });
+
+  it('finding 11: --all removes only files keybroker wrote, not a main-3f2a9c0d1e4b5a67.js beside them', async () => {
+    const dir = path.join(sb.dir, 'build');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const env = { KEYBROKER_CACHE_DIR: dir };
+    await runKeybroker([], sb, { env });
+    await runKeybroker(['--profile', 'default-b'], sb, { env });
+    const foreign = [
+      'main-3f2a9c0d1e4b5a67.js',
+      'main-3f2a9c0d1e4b5a67.js.map',
+      'default-0123456789abcdef.json.bak',
+    ];
+    for (const f of foreign) fs.writeFileSync(path.join(dir, f), 'not keybroker’s');
+    const r = await runKeybroker(['cache', 'clear', '--all'], sb, { env });
+    expect(r).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: `removed 4 cache files for all profiles in ${dir}\n`,
+    });
+    expect(fs.readdirSync(dir).sort()).toEqual([...foreign].sort());
+  });
+
+  it('finding 11: a directory that fails the checks is not cleared (exit 6, nothing removed)', async () => {
+    const dir = path.join(sb.dir, 'shared');
+    fs.mkdirSync(dir);
+    fs.chmodSync(dir, 0o777);
+    const names = ['main-3f2a9c0d1e4b5a67.js', 'default-0123456789abcdef.json'];
+    for (const f of names) fs.writeFileSync(path.join(dir, f), '{}');
+    const r = await runKeybroker(['cache', 'clear', '--all'], sb, { env: { KEYBROKER_CACHE_DIR: dir } });
+    expect(r).toMatchObject({
+      code: 6,
+      stdout: '',
+      stderr: `keybroker: cache directory ${dir}: writable by others (mode 0777) (run chmod go-w '${dir}'; see docs/troubleshooting.md#err_unsafe_permissions)\n`,
+    });
+    expect(fs.readdirSync(dir).sort()).toEqual([...names].sort());
   });
 
   it('--all with --profile is a usage error (exit 2)', async () => {
