@@ -5,7 +5,7 @@
  */
 
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, type Stats, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { seeDocs, unsafeError } from '../errors.js';
 import {
   assertNotWritableByOthers,
@@ -52,6 +52,31 @@ function isMissing(e: unknown): boolean {
   return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
+const isPosix = process.platform !== 'win32';
+const myUid = () => (typeof process.getuid === 'function' ? process.getuid() : -1);
+
+/**
+ * The fix for a cache someone else owns. Usually a `sudo -E keybroker` run made it (HOME kept,
+ * so root wrote into the user's cache): giving it back is one command.
+ */
+function chownHint(path: string): string {
+  return `run sudo chown -R ${myUid()} '${path}' (a sudo -E run leaves it owned by root); ${seeDocs('ERR_UNSAFE_OWNER')}`;
+}
+
+function ownerError(what: string, path: string, uid: number, fixPath: string) {
+  return unsafeError(
+    'ERR_UNSAFE_OWNER',
+    `${what} ${path}: owned by uid ${uid}, not by you (uid ${myUid()})`,
+    {
+      hint: chownHint(fixPath),
+    },
+  );
+}
+
+/**
+ * The cache directory: a plain directory the user owns (root is no exception here: a
+ * root-owned cache is one the user cannot write), not writable by others. Exit 6 otherwise.
+ */
 export function checkCacheDir(dir: string): void {
   const st = lstatSync(dir);
   if (st.isSymbolicLink() || !st.isDirectory()) {
@@ -59,7 +84,29 @@ export function checkCacheDir(dir: string): void {
       hint: `remove it or set KEYBROKER_CACHE_DIR to a private directory; ${seeDocs('ERR_UNSAFE_CACHE_DIR')}`,
     });
   }
+  if (isPosix && st.uid !== myUid()) throw ownerError('cache directory', dir, st.uid, dir);
   assertNotWritableByOthers(dir, st, 'cache directory');
+}
+
+/** Creating the directory failed: when a parent belongs to someone else, say which and how to fix it. */
+function creationError(dir: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (!isPosix || (code !== 'EACCES' && code !== 'EPERM')) return e;
+  let up = dirname(dir);
+  for (;;) {
+    try {
+      const st = lstatSync(up);
+      if (st.uid === myUid()) return e;
+      return unsafeError(
+        'ERR_UNSAFE_OWNER',
+        `cache directory ${dir}: cannot be created: ${up} is owned by uid ${st.uid}, not by you (uid ${myUid()})`,
+        { hint: chownHint(up) },
+      );
+    } catch (err) {
+      if (!isMissing(err) || up === dirname(up)) return e;
+      up = dirname(up);
+    }
+  }
 }
 
 /** Reads a private file (entry, blob) after the ssh-like checks; undefined when absent. */
@@ -76,6 +123,8 @@ function readChecked(file: string, what: string): string | undefined {
       hint: `remove it (keybroker cache clear); ${seeDocs('ERR_UNSAFE_SYMLINK')}`,
     });
   }
+  // An entry a sudo -E run wrote: give the whole directory back.
+  if (isPosix && st.uid !== myUid()) throw ownerError(what, file, st.uid, dirname(file));
   assertPrivateFile(file, st, what);
   return readFileSync(file, 'utf8');
 }
@@ -89,7 +138,11 @@ export function createFileStore(options: FileStoreOptions): FileStore {
       checkCacheDir(dir);
     } catch (e) {
       if (!isMissing(e)) throw e;
-      ensurePrivateDir(dir);
+      try {
+        ensurePrivateDir(dir);
+      } catch (err) {
+        throw creationError(dir, err);
+      }
       checkCacheDir(dir);
     }
     checked = true;

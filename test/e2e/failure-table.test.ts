@@ -446,7 +446,7 @@ const ROWS: Row[] = [
     needsRoot: true,
     setup: async (c) => fs.chownSync(await primeCache(c), 65534, 65534),
     exit: 6,
-    line: 'keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: owned by uid 65534, not by you (uid 0) (chown it to yourself; see docs/troubleshooting.md#err_unsafe_owner)',
+    line: "keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: owned by uid 65534, not by you (uid 0) (run sudo chown -R 0 '$SB/home/.cache/keybroker' (a sudo -E run leaves it owned by root); see docs/troubleshooting.md#err_unsafe_owner)",
   },
   {
     name: 'cache: entry is a directory',
@@ -486,7 +486,7 @@ const ROWS: Row[] = [
       fs.chownSync(c.sb.cacheDir, 65534, 65534);
     },
     exit: 6,
-    line: 'keybroker: cache directory $SB/home/.cache/keybroker: owned by uid 65534, not by you (uid 0) (chown it to yourself or remove it; see docs/troubleshooting.md#err_unsafe_owner)',
+    line: "keybroker: cache directory $SB/home/.cache/keybroker: owned by uid 65534, not by you (uid 0) (run sudo chown -R 0 '$SB/home/.cache/keybroker' (a sudo -E run leaves it owned by root); see docs/troubleshooting.md#err_unsafe_owner)",
   },
   // ---- filesystem permissions
   {
