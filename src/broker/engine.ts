@@ -401,8 +401,11 @@ export function createCachedSource(
         return handOut(run, entry, 'stale');
       }
     }
-    if ((err.exitCode === ExitCode.denied || err.exitCode === ExitCode.missing) && entry) {
-      // The source is believed: drop what we had.
+    if (
+      (err.exitCode === ExitCode.denied || err.exitCode === ExitCode.missing) &&
+      (entry || run.req.refresh)
+    ) {
+      // The source is believed: drop what we had (also when --refresh did not read it).
       await store.delete(key).catch(() => {});
     }
     throw err;
