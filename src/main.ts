@@ -13,6 +13,8 @@ import * as initCmd from './cli/init.js';
 import * as jwksCmd from './cli/jwks.js';
 import * as keychainCmd from './cli/keychain.js';
 import * as keygenCmd from './cli/keygen.js';
+import * as loginCmd from './cli/login.js';
+import * as logoutCmd from './cli/logout.js';
 import * as statusCmd from './cli/status.js';
 import * as tokenCmd from './cli/token.js';
 import type { AppContext, GlobalOptions } from './context.js';
@@ -35,6 +37,8 @@ const COMMANDS = [
   keychainCmd,
   initCmd,
   configCmd,
+  loginCmd,
+  logoutCmd,
 ];
 
 export function createContext(globals: GlobalOptions, startMs?: number): AppContext {

@@ -114,6 +114,9 @@ export async function getToken(
         homeDir: ctx.homeDir,
         ttlMs: resolved.ttlMs,
         refreshMarginMs: resolved.cache.refreshMarginMs,
+        profile: resolved.name,
+        cacheStorage: resolved.cache.storage,
+        platform: ctx.platform,
       }),
     {
       key,

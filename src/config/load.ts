@@ -536,7 +536,7 @@ function expandPaths(source: Record<string, unknown>, homeDir: string): void {
   for (const k of ['caCert']) {
     if (typeof source[k] === 'string') source[k] = expandHome(source[k], homeDir);
   }
-  for (const k of ['signingKey', 'auth']) {
+  for (const k of ['signingKey', 'auth', 'clientSecret']) {
     const o = source[k];
     if (!isObject(o)) continue;
     for (const pk of PATH_KEYS) {

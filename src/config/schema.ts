@@ -213,6 +213,65 @@ const keychainSource = obj(
   ['type', 'service'],
 );
 
+const oidcSource = obj(
+  {
+    type: { const: 'oidc' },
+    issuer: str('OpenID provider issuer URL; discovery at <issuer>/.well-known/openid-configuration', {
+      minLength: 1,
+      pattern: URL_PATTERN,
+    }),
+    clientId: required('client id of a public (PKCE) client registered at the provider'),
+    clientSecret: {
+      description: 'client secret, by reference only (confidential clients; public clients need none)',
+      oneOf: [
+        obj({ env: required('environment variable holding the client secret') }, ['env']),
+        obj({ file: required('file holding the client secret, mode 0600 or stricter') }, ['file']),
+        obj(
+          {
+            keychain: obj(
+              { service: required('keychain service'), account: str(`keychain account (default \${user})`) },
+              ['service'],
+            ),
+          },
+          ['keychain'],
+        ),
+      ],
+    },
+    scopes: {
+      type: 'array',
+      description: 'scopes asked for (default ["openid", "profile", "email", "offline_access"])',
+      items: { type: 'string', minLength: 1 },
+      minItems: 1,
+    },
+    token: {
+      type: 'string',
+      description: 'which token to print (default id_token)',
+      enum: ['id_token', 'access_token'],
+      default: 'id_token',
+    },
+    audience: str('audience of the access token, sent as audience and resource where the provider needs it'),
+    exchange: obj({
+      audience: str('RFC 8693 token exchange: audience of the exchanged token'),
+      scope: str('RFC 8693 token exchange: scope of the exchanged token'),
+    }),
+    flow: {
+      type: 'string',
+      description: 'how keybroker login signs in (default browser when a display is available, else device)',
+      enum: ['browser', 'device'],
+    },
+    redirectPort: int('loopback port for the browser sign-in (default a random free port)', 1, {
+      maximum: 65535,
+    }),
+    requireClaims: {
+      type: 'array',
+      description: 'claims the printed token must carry, e.g. ["email", "groups"]',
+      items: { type: 'string', minLength: 1 },
+    },
+    caCert: str("PEM file of the CA that signed the provider's certificate"),
+  },
+  ['type', 'issuer', 'clientId'],
+);
+
 const profile = obj(
   {
     ttlMs: int('how long Claude Code holds the token, unless CLAUDE_CODE_API_KEY_HELPER_TTL_MS is set', 1, {
@@ -222,7 +281,7 @@ const profile = obj(
     timeoutMs: int('deadline for the whole run', 1, { maximum: 600000, default: 8000 }),
     source: {
       description: 'where the token comes from',
-      oneOf: [jwtSource, vaultSource, vaultIdentitySource, awsSource, keychainSource],
+      oneOf: [jwtSource, vaultSource, vaultIdentitySource, awsSource, keychainSource, oidcSource],
     },
   },
   ['source'],

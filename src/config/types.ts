@@ -78,8 +78,30 @@ export interface KeychainSourceConfig {
   account?: string;
 }
 
+/** A secret given by reference only (contract §3 `oidc` clientSecret). */
+export type SecretRef =
+  | { env: string }
+  | { file: string }
+  | { keychain: { service: string; account?: string } };
+
+export interface OidcSourceConfig {
+  type: 'oidc';
+  issuer: string;
+  clientId: string;
+  clientSecret?: SecretRef;
+  scopes?: string[];
+  token?: 'id_token' | 'access_token';
+  audience?: string;
+  exchange?: { audience?: string; scope?: string };
+  flow?: 'browser' | 'device';
+  redirectPort?: number;
+  requireClaims?: string[];
+  caCert?: string;
+}
+
 export type SourceConfig =
   | JwtSourceConfig
+  | OidcSourceConfig
   | VaultSourceConfig
   | VaultIdentitySourceConfig
   | AwsSecretsManagerSourceConfig

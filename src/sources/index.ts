@@ -15,12 +15,14 @@ export async function createSource(config: SourceConfig, deps: SourceDeps): Prom
       return (await import('./aws-secrets-manager.js')).createAwsSecretsManagerSource(config, deps);
     case 'keychain':
       return (await import('./keychain.js')).createKeychainSource(config, deps);
+    case 'oidc':
+      return (await import('./oidc.js')).createOidcSource(config, deps);
     default:
       throw configError(
         'ERR_CONFIG_SOURCE_TYPE',
         `unknown source type "${(config as { type: string }).type}"`,
         {
-          hint: 'use jwt, vault, vault-identity, aws-secrets-manager or keychain',
+          hint: 'use jwt, vault, vault-identity, aws-secrets-manager, keychain or oidc',
         },
       );
   }

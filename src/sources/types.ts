@@ -54,4 +54,8 @@ export interface SourceDeps {
   /** The TTL Claude Code holds a token (contract §2), and the refresh margin: a jwt source's default lifetime is 2 × TTL + M. */
   ttlMs: number;
   refreshMarginMs: number;
+  /** The profile's name, cache storage and platform: where a source keeps a login (oidc). */
+  profile?: string;
+  cacheStorage?: import('../config/types.js').CacheStorage;
+  platform?: NodeJS.Platform;
 }

@@ -145,7 +145,7 @@ const ROWS: Row[] = [
     name: 'config: unknown source type',
     setup: (c) => writeProfile(c, { type: 'gcp-secret-manager' }),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/type: must be one of "jwt", "vault", "vault-identity", "aws-secrets-manager", "keychain" (where the token comes from; see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/type: must be one of "jwt", "vault", "vault-identity", "aws-secrets-manager", "keychain", "oidc" (where the token comes from; see docs/troubleshooting.md#err_config_invalid)',
   },
   {
     name: 'config: source without type',

@@ -140,7 +140,7 @@ describe('validateConfig', () => {
     );
     fx.writeUser({ profiles: { default: { source: { sevret: 'x' } } } });
     expect(failure(validate)[2]).toBe(
-      `keybroker: config ${fx.userPath}: /profiles/default/source/sevret: unknown key (allowed here: type, algorithm, signingKey, keyId, issuer, audience, subject, lifetimeSec, claims, notBeforeSkewSec, address, namespace, caCert, tlsSkipVerify, auth, path, field, role, secretId, region, profile, versionStage, versionId, jsonKey, endpoint, service, account; ${DOCS})`,
+      `keybroker: config ${fx.userPath}: /profiles/default/source/sevret: unknown key (allowed here: type, algorithm, signingKey, keyId, issuer, audience, subject, lifetimeSec, claims, notBeforeSkewSec, address, namespace, caCert, tlsSkipVerify, auth, path, field, role, secretId, region, profile, versionStage, versionId, jsonKey, endpoint, service, account, clientId, clientSecret, scopes, token, exchange, flow, redirectPort, requireClaims; ${DOCS})`,
     );
   });
 
@@ -189,7 +189,7 @@ describe('validateConfig', () => {
     ],
     [
       { profiles: { default: { source: { type: 'ldap' } } } },
-      '/profiles/default/source/type: must be one of "jwt", "vault", "vault-identity", "aws-secrets-manager", "keychain"',
+      '/profiles/default/source/type: must be one of "jwt", "vault", "vault-identity", "aws-secrets-manager", "keychain", "oidc"',
       'where the token comes from; ',
     ],
     [
@@ -390,6 +390,7 @@ describe('configJsonSchema', () => {
       'vault-identity',
       'aws-secrets-manager',
       'keychain',
+      'oidc',
     ]);
   });
 
