@@ -21,16 +21,20 @@ export { generateSigningKey } from './signing-key.js';
 const DEFAULT_NOT_BEFORE_SKEW_SEC = 30;
 const DEFAULT_KEY_TIMEOUT_MS = 8_000;
 
-/** Registered claims a `claims` entry may not overwrite, and the setting that controls each. */
-const RESERVED_CLAIMS: Record<string, string> = {
-  iss: 'set "issuer" instead',
-  sub: 'set "subject" instead',
-  aud: 'set "audience" instead',
-  exp: 'set "lifetimeSec" instead',
-  nbf: 'set "notBeforeSkewSec" instead',
-  iat: 'set "notBeforeSkewSec" instead',
-  jti: 'keybroker sets a random jti on every token',
-};
+/**
+ * Registered claims a `claims` entry may not overwrite, and the setting that controls each. A
+ * Map, not an object literal: a claim named `constructor` or `toString` must not find
+ * Object.prototype's members.
+ */
+const RESERVED_CLAIMS: ReadonlyMap<string, string> = new Map([
+  ['iss', 'set "issuer" instead'],
+  ['sub', 'set "subject" instead'],
+  ['aud', 'set "audience" instead'],
+  ['exp', 'set "lifetimeSec" instead'],
+  ['nbf', 'set "notBeforeSkewSec" instead'],
+  ['iat', 'set "notBeforeSkewSec" instead'],
+  ['jti', 'keybroker sets a random jti on every token'],
+]);
 
 export interface JwtPlan {
   alg: JwtAlgorithm;
@@ -56,7 +60,7 @@ export function planJwt(config: JwtSourceConfig, deps: SourceDeps): JwtPlan {
   const alg = jwtAlgorithm(config);
   const claims = config.claims ?? { user: loginName(deps.env) };
   for (const name of Object.keys(claims)) {
-    const fix = RESERVED_CLAIMS[name];
+    const fix = RESERVED_CLAIMS.get(name);
     if (fix !== undefined) {
       throw configError(
         'ERR_JWT_RESERVED_CLAIM',

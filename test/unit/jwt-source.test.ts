@@ -202,6 +202,19 @@ describe('jwt source: claims', () => {
   }
 });
 
+describe('finding 12a: claim names that are Object.prototype members', () => {
+  it('claims named constructor, toString and __proto__ are ordinary claims, not reserved ones', async () => {
+    const gen = await generateSigningKey('ES256');
+    const claims = JSON.parse('{"constructor": "c", "toString": "t", "hasOwnProperty": "h", "__proto__": "p"}');
+    const token = await createJwtSource(
+      { type: 'jwt', signingKey: { file: writeKey('k', gen.material) }, claims },
+      deps(),
+    ).getToken(request());
+    const body = JSON.parse(Buffer.from(token.value.split('.')[1]!, 'base64url').toString('utf8'));
+    expect([body.constructor, body.toString, body.hasOwnProperty]).toEqual(['c', 't', 'h']);
+  });
+});
+
 describe('jwt source: lifetime rule', () => {
   it('a lifetime under TTL + margin is exit 2 with the numbers and what to set', async () => {
     const source = createJwtSource({ type: 'jwt', signingKey: { env: 'K' }, lifetimeSec: 419 }, deps());
