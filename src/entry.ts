@@ -15,7 +15,6 @@ import { validatedMarkerName } from './config/fingerprint.js';
 import { type ConfigInputs, loadConfig, resolveProfile } from './config/load.js';
 import { appendAudit } from './output/audit.js';
 import { auditRecord } from './output/audit-record.js';
-import { cacheDir } from './platform/paths.js';
 import { callerId as detectCaller } from './platform/process-info.js';
 import { loadSeaMain } from './platform/sea.js';
 import { deferWindowsAclCheck } from './platform/win-acl.js';
@@ -70,7 +69,7 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
   const loaded = loadConfig(inputs);
   const resolved = resolveProfile(loaded, inputs);
   if (resolved.warnings.length > 0 || resolved.cache.storage !== 'file') return undefined;
-  const store = createFileStore({ dir: cacheDir(inputs), discardCorrupt: false });
+  const store = createFileStore({ dir: resolved.cacheDir, discardCorrupt: false });
   if (!store.hasMarker(validatedMarkerName(loaded))) return undefined;
   const entry = store.readSync(resolved.cacheKey);
   if (!entry) return undefined;

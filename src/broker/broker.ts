@@ -11,7 +11,6 @@ import type { CacheStore } from '../cache/types.js';
 import type { ResolvedProfile } from '../config/types.js';
 import type { AppContext } from '../context.js';
 import { isKeybrokerError } from '../errors.js';
-import { cacheDir } from '../platform/paths.js';
 import { createSource } from '../sources/index.js';
 import { type CachedSourceDeps, createCachedSource, type TokenResult } from './engine.js';
 
@@ -43,7 +42,7 @@ export async function openStores(
 ): Promise<BrokerStores> {
   if (noCache || resolved.cache.storage === 'none') return { store: createNullStore() };
   const files = createFileStore({
-    dir: cacheDir(ctx),
+    dir: resolved.cacheDir,
     onDiscard: (f) => ctx.logger.warn(`warning: discarded a corrupt cache entry ${f}; fetching anew`),
   });
   files.ensureDir();

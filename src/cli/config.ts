@@ -5,12 +5,15 @@
 import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
 import {
+  assembleConfig,
   type ConfigInputs,
   describeFiles,
   envDefaultName,
   isObject,
   type LoadedConfig,
   loadConfig,
+  managedPolicy,
+  parseConfigText,
   resolveProfile,
   selectProfileName,
 } from '../config/load.js';
@@ -18,7 +21,7 @@ import { pointerKey, usesEnvTemplate } from '../config/templates.js';
 import type { ConfigLayer, ResolvedProfile } from '../config/types.js';
 import { configJsonSchema, validateConfig } from '../config/validate.js';
 import type { AppContext } from '../context.js';
-import { configError } from '../errors.js';
+import { configError, seeDocs } from '../errors.js';
 import { redactUrls } from '../output/redact.js';
 import { expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
 import { configInputs } from './token.js';
@@ -39,7 +42,23 @@ export function register(y: Argv, ctx: AppContext): Argv {
     'show, validate and explain the configuration',
     (c) =>
       c
-        .command('validate', 'check the config files against the schema', {}, () => runValidate(ctx))
+        .command(
+          'validate [file]',
+          'check the config files against the schema, or a candidate FILE as the layer named',
+          (v: Argv) =>
+            v
+              .positional('file', {
+                type: 'string',
+                describe: 'a candidate config file to check before pushing it',
+              })
+              .option('layer', {
+                choices: ['managed', 'user'] as const,
+                default: 'user' as const,
+                describe: 'the layer FILE is meant for',
+              }),
+          (a: { file?: string; layer?: 'managed' | 'user' }) =>
+            a.file === undefined ? runValidate(ctx) : runValidateCandidate(ctx, a.file, a.layer ?? 'user'),
+        )
         .command('schema', 'print the JSON Schema of a config file', {}, () => runSchema(ctx))
         .command('path', 'list the config files read, in merge order', json, (a: JsonFlag) => runPath(ctx, a))
         .command(
@@ -61,9 +80,84 @@ export function register(y: Argv, ctx: AppContext): Argv {
 }
 
 export function runValidate(ctx: AppContext): void {
-  const loaded = loadConfig(configInputs(ctx));
-  validateConfig(loaded);
+  const inputs = configInputs(ctx);
+  const loaded = loadConfig(inputs);
+  // Every ${env:NAME} must be set here: validation names the one that is not.
+  validateConfig(loaded, inputs, { requireEnv: true });
   ctx.stdout(`${validateSummary(loaded)}\n`);
+}
+
+/**
+ * `config validate FILE --layer managed|user`: a candidate checked before it is pushed. A
+ * managed candidate is checked alone, as the whole config it will be; a user candidate on top
+ * of this machine's managed file. Its mode is a warning here (a CI checkout is 0664), not the
+ * exit 6 it is where keybroker reads it. A `${env:NAME}` unset here is a warning: the laptops
+ * set it, and its value is checked where it is set.
+ */
+export function runValidateCandidate(ctx: AppContext, file: string, kind: 'managed' | 'user'): void {
+  const inputs = configInputs(ctx);
+  const path = expandHome(file, inputs.homeDir);
+  let text: string;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+    text = fs.readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw configError('ERR_CONFIG_UNREADABLE', `config ${path}: cannot read it (${code})`, {
+      hint: `check the path and that the file is readable by you; ${seeDocs('ERR_CONFIG_UNREADABLE')}`,
+    });
+  }
+  const mode = looseModeWarning(path, st, kind);
+  if (mode) ctx.logger.warn(mode);
+  const candidate: ConfigLayer = {
+    kind,
+    path,
+    origin: 'candidate',
+    exists: true,
+    raw: parseConfigText(text, path),
+  };
+  const layers: ConfigLayer[] = [candidate];
+  if (kind === 'user') {
+    const managed = loadConfig(inputs).layers.find((l) => l.kind === 'managed')!;
+    if (managedPolicy(managed.exists ? managed.raw : undefined).lockdown) {
+      ctx.logger.warn(
+        `warning: ${managed.path} sets "allowUserConfig": false: a user config is ignored on this machine`,
+      );
+    }
+    layers.unshift(managed);
+  }
+  const loaded = assembleConfig(layers, inputs);
+  validateConfig(loaded, inputs, { requireEnv: false });
+  for (const name of unsetTemplateVariables(candidate.raw, inputs.env)) {
+    ctx.logger.warn(
+      `warning: ${path}: environment variable ${name} is not set here; values that use \${env:${name}} are checked where it is set`,
+    );
+  }
+  ctx.stdout(
+    `config ok: ${path} (as the ${kind} layer); profiles: ${Object.keys(isObject(loaded.merged.profiles) ? loaded.merged.profiles : {}).join(', ') || 'none'}\n`,
+  );
+}
+
+/** What keybroker would refuse where it reads the file (contract §3), said as a warning. */
+function looseModeWarning(path: string, st: fs.Stats, kind: 'managed' | 'user'): string | undefined {
+  if (process.platform === 'win32' || (st.mode & 0o022) === 0) return undefined;
+  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+  const install = kind === 'managed' ? 'install it owned by root, mode 0644' : 'install it with mode 0600';
+  return `warning: ${path}: writable by others (mode ${mode}); keybroker refuses such a file where it reads it (${install})`;
+}
+
+/** The `${env:NAME}` variables that the value uses and that are unset in `env`. */
+function unsetTemplateVariables(value: unknown, env: Readonly<Record<string, string | undefined>>): string[] {
+  const names = new Set<string>();
+  const walk = (v: unknown) => {
+    if (typeof v === 'string') {
+      for (const m of v.matchAll(/\$\{env:([^}]+)\}/g)) if (env[m[1]!] === undefined) names.add(m[1]!);
+    } else if (Array.isArray(v)) v.forEach(walk);
+    else if (isObject(v)) Object.values(v).forEach(walk);
+  };
+  walk(value);
+  return [...names];
 }
 
 /** `config ok: <file> (managed), <file> (user); profiles: a, b`. */
@@ -112,7 +206,7 @@ function toRow(l: ConfigLayer): PathRow {
 
 function plainLayers(inputs: ConfigInputs): ConfigLayer[] {
   const pctx = { env: inputs.env, platform: inputs.platform, homeDir: inputs.homeDir };
-  const m = managedConfigPath(pctx);
+  const m = managedConfigPath(pctx, (p) => fs.existsSync(p));
   const u = userConfigPath(pctx, inputs.configFlag);
   const exists = (p: string) => fs.existsSync(p);
   const mp = expandHome(m.path, inputs.homeDir);

@@ -9,18 +9,11 @@ import type { Argv } from 'yargs';
 import { fingerprint } from '../cache/entry.js';
 import { nextRefreshMs, type PolicyParams, usableUntilMs } from '../cache/policy.js';
 import type { CacheEntry } from '../cache/types.js';
-import {
-  type ConfigInputs,
-  isObject,
-  loadConfig,
-  resolveProfile,
-  selectProfileName,
-} from '../config/load.js';
+import { type ConfigInputs, isObject, resolveProfile, selectProfileName } from '../config/load.js';
 import type { ResolvedProfile } from '../config/types.js';
 import type { AppContext } from '../context.js';
 import { isKeybrokerError } from '../errors.js';
 import { cleanLine } from '../output/redact.js';
-import { cacheDir } from '../platform/paths.js';
 
 export interface ProfileStatus {
   name: string;
@@ -78,9 +71,8 @@ export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
     ...(ctx.globals.config ? { configFlag: ctx.globals.config } : {}),
     ...(ctx.globals.profile ? { profileFlag: ctx.globals.profile } : {}),
   };
-  const loaded = loadConfig(inputs);
-  const { validateConfig } = await import('../config/validate.js');
-  validateConfig(loaded);
+  const { loadChecked } = await import('../config/checked.js');
+  const loaded = loadChecked(inputs, { warn: (w) => ctx.logger.warn(w) });
   const selected = selectProfileName(loaded, inputs);
   const all = isObject(loaded.merged.profiles) ? Object.keys(loaded.merged.profiles) : [];
   const names = ctx.globals.profile ? [ctx.globals.profile] : all.length > 0 ? all : [selected];
@@ -142,7 +134,7 @@ async function cacheStatus(
   if (storage === 'none') return base;
   let entry: CacheEntry | undefined;
   if (storage === 'file') {
-    const dir = cacheDir({ env, platform: ctx.platform, homeDir: ctx.homeDir });
+    const dir = resolved.cacheDir;
     // Status never creates the cache directory.
     if (!fs.existsSync(dir)) return base;
     const { createFileStore } = await import('../cache/file-store.js');

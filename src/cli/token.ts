@@ -5,14 +5,13 @@
 import type { Argv } from 'yargs';
 import { getToken, type TokenResult } from '../broker/broker.js';
 import { createFileStore } from '../cache/file-store.js';
+import { loadChecked } from '../config/checked.js';
 import { validatedMarkerName } from '../config/fingerprint.js';
-import { type ConfigInputs, loadConfig, resolveProfile } from '../config/load.js';
-import { validateConfig } from '../config/validate.js';
+import { type ConfigInputs, resolveProfile } from '../config/load.js';
 import type { AppContext } from '../context.js';
 import { formatErrorLine, seeDocs, unreachableError } from '../errors.js';
 import { appendAudit } from '../output/audit.js';
 import { auditRecord } from '../output/audit-record.js';
-import { cacheDir } from '../platform/paths.js';
 import { callerId as detectCaller } from '../platform/process-info.js';
 
 interface TokenArgs {
@@ -33,11 +32,16 @@ export function configInputs(ctx: AppContext): ConfigInputs {
   };
 }
 
-/** Loads, validates and resolves the profile: the one way every command gets its config. */
-export function resolveForCommand(ctx: AppContext) {
+/**
+ * Loads, validates and resolves the profile: the one way every command gets its config.
+ * `lastGood: false` (--no-cache) neither reads nor keeps the last managed config that validated.
+ */
+export function resolveForCommand(ctx: AppContext, options: { lastGood?: boolean } = {}) {
   const inputs = configInputs(ctx);
-  const loaded = loadConfig(inputs);
-  validateConfig(loaded);
+  const loaded = loadChecked(inputs, {
+    lastGood: options.lastGood !== false,
+    warn: (w) => ctx.logger.warn(w),
+  });
   const resolved = resolveProfile(loaded, inputs);
   for (const w of resolved.warnings) ctx.logger.warn(`warning: ${w}`);
   return { inputs, loaded, resolved };
@@ -56,8 +60,8 @@ export function renderToken(result: TokenResult, json: boolean): string {
 
 async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
   const startedMs = Date.now() - process.uptime() * 1000;
-  const { resolved, loaded } = resolveForCommand(ctx);
   const noCache = args.cache === false;
+  const { resolved, loaded } = resolveForCommand(ctx, { lastGood: !noCache });
   const callerId = noCache || ctx.stdinIsTTY ? undefined : detectCaller(ctx.platform);
   ctx.logger.debug(`caller ${callerId ?? 'not tracked'}`);
   // A source that ignores its abort signal must not hold Claude Code past the deadline.
@@ -108,7 +112,7 @@ async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
   // Tell the first stage this config passed validation, so it may answer hits under it.
   if (!noCache && resolved.cache.storage === 'file') {
     try {
-      createFileStore({ dir: cacheDir(ctx) }).setMarker(validatedMarkerName(loaded));
+      createFileStore({ dir: resolved.cacheDir }).setMarker(validatedMarkerName(loaded));
     } catch {
       // only costs the next run a trip through the second stage
     }

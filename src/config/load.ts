@@ -10,8 +10,8 @@
  */
 import { existsSync, lstatSync, readFileSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { configError, seeDocs } from '../errors.js';
-import { auditLogPath, expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
+import { configError, ExitCode, isKeybrokerError, seeDocs } from '../errors.js';
+import { auditLogPath, cacheDir, expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
 import { assertNotWritableByOthers } from '../platform/safe-fs.js';
 import { sha256Hex } from '../platform/sha256.js';
 import { assertManagedAclSafe } from '../platform/win-acl.js';
@@ -22,6 +22,7 @@ import {
   type ConfigLayer,
   DEFAULTS,
   type KeybrokerConfig,
+  type ManagedPolicy,
   type ResolvedProfile,
   type SourceConfig,
 } from './types.js';
@@ -45,6 +46,22 @@ export interface LoadedConfig {
   merged: KeybrokerConfig;
   /** JSON pointer of every leaf value of `merged` ("/profiles/default/ttlMs") → the layer that set it. */
   origins: Record<string, LayerKind>;
+  /** What the managed layer decides (lockdown, environment defaults, lifetime cap, docsUrl). */
+  policy: ManagedPolicy;
+  /** The cache directory (KEYBROKER_CACHE_DIR only where the policy takes environment defaults). */
+  cacheDir: string;
+}
+
+export interface LoadOptions {
+  /** Second stage: when the managed file stops validating, go on from the last copy that did. */
+  managedFallback?: ManagedFallback;
+}
+
+export interface ManagedFallback {
+  /** Throws a configError (exit 2) when a managed layer's content does not validate on its own. */
+  validate(layer: ConfigLayer): void;
+  /** The last managed content that validated, kept for `path`; undefined when there is none. */
+  lastGood(path: string): { raw: unknown; savedAtMs: number } | undefined;
 }
 
 /** Profile names go into file names (cache entries, locks). */
@@ -57,14 +74,19 @@ const PATH_KEYS = new Set(['file', 'caCert', 'tokenFile', 'secretIdFile', 'jwtFi
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-export function loadConfig(inputs: ConfigInputs): LoadedConfig {
+export function loadConfig(inputs: ConfigInputs, options: LoadOptions = {}): LoadedConfig {
   const pctx = { env: inputs.env, platform: inputs.platform, homeDir: inputs.homeDir };
-  const managedAt = managedConfigPath(pctx);
-  const managed = readLayer('managed', expandHome(managedAt.path, inputs.homeDir), managedAt.origin);
+  const managedAt = managedConfigPath(pctx, pathPresent);
+  const managed = readManagedLayer(
+    expandHome(managedAt.path, inputs.homeDir),
+    managedAt.origin,
+    options.managedFallback,
+  );
   const userAt = userConfigPath(pctx, inputs.configFlag);
   const userPath = expandHome(userAt.path, inputs.homeDir);
   let user: ConfigLayer;
-  if (isObject(managed.raw) && managed.raw.allowUserConfig === false) {
+  const policy = managedPolicy(managed.raw);
+  if (policy.lockdown) {
     user = {
       kind: 'user',
       path: userPath,
@@ -75,16 +97,80 @@ export function loadConfig(inputs: ConfigInputs): LoadedConfig {
   } else {
     user = readLayer('user', userPath, userAt.origin);
   }
-  const layers = [managed, user];
+  return assembleConfig([managed, user], inputs);
+}
 
+/** Merges read layers (managed first, then user) into a LoadedConfig. */
+export function assembleConfig(layers: ConfigLayer[], inputs: ConfigInputs): LoadedConfig {
+  const pctx = { env: inputs.env, platform: inputs.platform, homeDir: inputs.homeDir };
+  const managed = layers.find((l) => l.kind === 'managed');
+  const user = layers.find((l) => l.kind === 'user');
+  const policy = managedPolicy(managed?.exists ? managed.raw : undefined);
   let merged: Record<string, unknown> = {};
   for (const layer of layers) {
     if (layer.exists && !layer.ignored && isObject(layer.raw)) merged = mergeObjects(merged, layer.raw);
   }
   const origins: Record<string, LayerKind> = {};
-  const userRaw = user.exists && !user.ignored ? user.raw : undefined;
+  const userRaw = user?.exists && !user.ignored ? user.raw : undefined;
   recordOrigins(merged, '', userRaw, origins);
-  return { layers, merged: merged as KeybrokerConfig, origins };
+  return {
+    layers,
+    merged: merged as KeybrokerConfig,
+    origins,
+    policy,
+    cacheDir: cacheDir(pctx, { ignoreEnv: !policy.environmentDefaults }),
+  };
+}
+
+/** True when something (a file, a link, even a dangling one) is at `path`. */
+function pathPresent(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The managed layer. With a fallback (second stage), a file that stops validating (bad JSON,
+ * unknown key, wrong type, unreadable) is replaced by the last copy that validated, so one bad
+ * push does not take every laptop down. An unsafe file (exit 6) is never replaced.
+ */
+function readManagedLayer(file: string, origin: string, fallback: ManagedFallback | undefined): ConfigLayer {
+  try {
+    const layer = readLayer('managed', file, origin);
+    if (layer.exists) fallback?.validate(layer);
+    return layer;
+  } catch (e) {
+    if (!fallback || !isKeybrokerError(e) || e.exitCode !== ExitCode.config) throw e;
+    const copy = fallback.lastGood(file);
+    if (!copy) throw e;
+    return {
+      kind: 'managed',
+      path: file,
+      origin,
+      exists: true,
+      raw: copy.raw,
+      fallback: { error: { code: e.code, message: e.message }, savedAtMs: copy.savedAtMs },
+    };
+  }
+}
+
+/**
+ * What the managed file decides for everyone. These keys are read from the managed layer only
+ * (validation refuses them in a user file): the user layer, which a repository's settings can
+ * select through KEYBROKER_CONFIG, must not loosen them.
+ */
+export function managedPolicy(managedRaw: unknown): ManagedPolicy {
+  const m = isObject(managedRaw) ? managedRaw : {};
+  const lockdown = m.allowUserConfig === false;
+  return {
+    lockdown,
+    environmentDefaults: !lockdown || m.environmentDefaults === true,
+    maxLifetimeSec: positiveInt(m.maxLifetimeSec) ?? DEFAULTS.maxLifetimeSec,
+    ...(typeof m.docsUrl === 'string' && m.docsUrl !== '' ? { docsUrl: m.docsUrl } : {}),
+  };
 }
 
 function readLayer(kind: LayerKind, file: string, origin: string): ConfigLayer {
@@ -464,17 +550,13 @@ export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): Reso
       hint: `give the profile a source with a "type"; ${seeDocs('ERR_CONFIG_INVALID')}`,
     });
   }
-  const vars: TemplateVars = {
-    user: inputs.userName,
-    hostname: inputs.hostName,
-    profile: name,
-    env: inputs.env,
-  };
+  const vars = templateVars(loaded, inputs, name);
   const source = expandTemplatesDeep(rawSource, vars, `${base}/source`, where) as Record<string, unknown>;
   expandPaths(source, inputs.homeDir);
-  applySourceDefaults(source, inputs);
+  applySourceDefaults(source, inputs, vars.identity, loaded.policy.environmentDefaults);
 
   const warnings: string[] = [];
+  const cache: CacheConfig = { ...DEFAULTS.cache, ...definedOnly(loaded.merged.cache) };
   const profileTtl = positiveInt(profile.ttlMs);
   const fallbackTtl = profileTtl ?? DEFAULTS.ttlMs;
   let ttlMs = fallbackTtl;
@@ -492,7 +574,8 @@ export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): Reso
     }
   }
 
-  const cache: CacheConfig = { ...DEFAULTS.cache, ...definedOnly(loaded.merged.cache) };
+  ttlMs = capTtl(ttlMs, ttlOrigin, cache.refreshMarginMs, loaded, warnings);
+  capJwtLifetime(source, loaded.policy.maxLifetimeSec, base, warnings);
   const rawAudit = definedOnly(loaded.merged.audit);
   const audit: AuditConfig = { ...DEFAULTS.audit, ...rawAudit };
   if (typeof audit.file === 'string' && audit.file !== '') {
@@ -510,8 +593,87 @@ export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): Reso
     cache,
     audit,
     cacheKey: cacheKeyFor(name, source),
+    identity: vars.identity,
+    policy: loaded.policy,
+    cacheDir: loaded.cacheDir,
     warnings,
   };
+}
+
+/**
+ * The template variables for profile `name`. `${identity}` is the top-level `identity` (a
+ * template itself, e.g. `${env:CORP_USER}` set by device management, or `${user}@corp.example`),
+ * else the OS login.
+ */
+export function templateVars(
+  loaded: LoadedConfig,
+  inputs: ConfigInputs,
+  name: string,
+): TemplateVars & { identity: string } {
+  const base = { user: inputs.userName, hostname: inputs.hostName, profile: name, env: inputs.env };
+  const raw = loaded.merged.identity;
+  if (typeof raw !== 'string') return { ...base, identity: inputs.userName };
+  const identity = expandTemplates(raw, { ...base, identity: undefined }, '/identity', (p) =>
+    locationOf(loaded, p),
+  );
+  if (identity.trim() === '') {
+    throw configError(
+      'ERR_CONFIG_IDENTITY',
+      `${locationOf(loaded, '/identity')}: /identity: expands to an empty string`,
+      {
+        hint: `set the variable it names, or change "identity"; ${seeDocs('ERR_CONFIG_IDENTITY')}`,
+      },
+    );
+  }
+  return { ...base, identity };
+}
+
+/**
+ * The managed `maxLifetimeSec` caps every lifetime keybroker derives (contract §3). A minted
+ * JWT lives 2 × TTL + margin by default, so the TTL may be at most (cap − margin) / 2: a
+ * TTL from CLAUDE_CODE_API_KEY_HELPER_TTL_MS (which a repository's settings can set) never
+ * stretches a token past the cap.
+ */
+function capTtl(
+  ttlMs: number,
+  origin: ResolvedProfile['ttlOrigin'],
+  marginMs: number,
+  loaded: LoadedConfig,
+  warnings: string[],
+): number {
+  const capSec = loaded.policy.maxLifetimeSec;
+  const maxTtlMs = maxTtlMsFor(capSec, marginMs);
+  if (maxTtlMs < 1000) {
+    throw configError(
+      'ERR_CONFIG_INVALID',
+      `${locationOf(loaded, '/maxLifetimeSec')}: /maxLifetimeSec: ${capSec} s leaves no room for a TTL beside the refresh margin (${Math.round(marginMs / 1000)} s)`,
+      { hint: `raise maxLifetimeSec or lower cache.refreshMarginMs; ${seeDocs('ERR_CONFIG_INVALID')}` },
+    );
+  }
+  if (ttlMs <= maxTtlMs) return ttlMs;
+  const from = origin === 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS' ? 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS' : 'ttlMs';
+  warnings.push(
+    `${from} ${ttlMs} ms is above what the lifetime cap allows (maxLifetimeSec ${capSec}); using ${maxTtlMs} ms`,
+  );
+  return maxTtlMs;
+}
+
+/** The longest TTL whose default token lifetime (2 × TTL + margin) stays within `capSec`. */
+export function maxTtlMsFor(capSec: number, marginMs: number): number {
+  return Math.floor((capSec * 1000 - marginMs) / 2);
+}
+
+function capJwtLifetime(
+  source: Record<string, unknown>,
+  capSec: number,
+  base: string,
+  warnings: string[],
+): void {
+  if (source.type !== 'jwt' || typeof source.lifetimeSec !== 'number' || source.lifetimeSec <= capSec) return;
+  warnings.push(
+    `${base}/source/lifetimeSec ${source.lifetimeSec} is above the lifetime cap (maxLifetimeSec ${capSec}); using ${capSec}`,
+  );
+  source.lifetimeSec = capSec;
 }
 
 /** `<profile>-<16 hex of sha256 of the resolved source>`; key order does not matter, the TTL is not part of it. */
@@ -565,6 +727,20 @@ export const SOURCE_ENV_DEFAULTS: Record<string, Record<string, readonly string[
   },
 };
 
+/**
+ * Connection settings that, under a managed lockdown (allowUserConfig false) without
+ * `"environmentDefaults": true`, are not taken from the environment (contract §3): a
+ * repository's settings `env` reaches keybroker and must not redirect or weaken a managed
+ * profile. Credential choice (AWS_PROFILE, VAULT_TOKEN) and the region stay the user's.
+ */
+export const LOCKED_DOWN_KEYS: ReadonlySet<string> = new Set([
+  'address',
+  'namespace',
+  'caCert',
+  'tlsSkipVerify',
+  'endpoint',
+]);
+
 /** The variable a source key takes its default from in this environment, if any. */
 export function envDefaultName(
   type: string,
@@ -581,10 +757,16 @@ export function envDefaultName(
  * cache key (another VAULT_ADDR is another cache entry) and sources never read them again.
  * A value set in the config always wins.
  */
-function applySourceDefaults(source: Record<string, unknown>, inputs: ConfigInputs): void {
+function applySourceDefaults(
+  source: Record<string, unknown>,
+  inputs: ConfigInputs,
+  identity: string,
+  environmentDefaults: boolean,
+): void {
   const type = String(source.type);
   const table = Object.hasOwn(SOURCE_ENV_DEFAULTS, type) ? SOURCE_ENV_DEFAULTS[type]! : {};
   for (const key of Object.keys(table)) {
+    if (!environmentDefaults && LOCKED_DOWN_KEYS.has(key)) continue;
     if (source[key] !== undefined) continue;
     const name = envDefaultName(type, key, inputs.env);
     if (name === undefined) continue;
@@ -604,8 +786,8 @@ function applySourceDefaults(source: Record<string, unknown>, inputs: ConfigInpu
       fill('account', inputs.userName);
       break;
     case 'jwt':
-      fill('subject', inputs.userName);
-      fill('claims', { user: inputs.userName });
+      fill('subject', identity);
+      fill('claims', { user: identity });
       break;
   }
 }

@@ -115,6 +115,9 @@ const vaultConnection: Record<string, Schema> = {
   auth: vaultAuth,
 };
 
+/** Top-level keys read from the managed layer only (contract §3). */
+export const MANAGED_ONLY_KEYS = ['environmentDefaults', 'maxLifetimeSec', 'docsUrl'];
+
 export const REGISTERED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti'];
 
 const signingKey: Schema = {
@@ -152,13 +155,13 @@ const jwtSource = obj(
       description: 'aud claim',
       oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
     },
-    subject: str(`sub claim (default \${user})`),
+    subject: str(`sub claim (default \${identity})`),
     lifetimeSec: int('token lifetime (default 2 x TTL + refresh margin); at least TTL + margin', 1, {
       maximum: HUNDRED_YEARS_SEC,
     }),
     claims: {
       type: 'object',
-      description: `custom claims (default {"user": "\${user}"}); registered claims cannot be overwritten`,
+      description: `custom claims (default {"user": "\${identity}"}); registered claims cannot be overwritten`,
       propertyNames: {
         description: 'registered claims come from issuer, audience, subject and lifetimeSec',
         not: { enum: REGISTERED_CLAIMS },
@@ -298,6 +301,24 @@ export const CONFIG_SCHEMA: Schema = obj(
       ...bool('managed layer only in effect: false ignores the user config file'),
       default: true,
     },
+    environmentDefaults: {
+      ...bool(
+        'managed only: with allowUserConfig false, still take VAULT_ADDR, VAULT_CACERT, VAULT_SKIP_VERIFY, VAULT_NAMESPACE, AWS_ENDPOINT_URL* and KEYBROKER_CACHE_DIR from the environment',
+      ),
+      default: false,
+    },
+    maxLifetimeSec: int(
+      'managed only: cap on every lifetime keybroker derives (a minted JWT, the TTL), whatever CLAUDE_CODE_API_KEY_HELPER_TTL_MS says',
+      60,
+      { maximum: HUNDRED_YEARS_SEC, default: 86400 },
+    ),
+    docsUrl: str("managed only: the company's own troubleshooting page, named in error hints", {
+      pattern: '^https://',
+    }),
+    identity: str(
+      `who \${identity} is, and the default jwt subject and user claim (default \${user}, the OS login), e.g. "\${env:CORP_USER}" or "\${user}@example.com"`,
+      { minLength: 1 },
+    ),
     cache: obj({
       storage: { type: 'string', enum: ['file', 'keychain', 'none'], default: 'file' },
       refreshMarginMs: int('room for clock skew and request time', 0, {

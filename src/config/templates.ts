@@ -1,11 +1,15 @@
 /**
- * `${user}`, `${hostname}`, `${profile}` and `${env:NAME}` in config string values (contract §3).
+ * `${user}`, `${identity}`, `${hostname}`, `${profile}` and `${env:NAME}` in config string values
+ * (contract §3).
  * Runs on the cache-hit path: a string without `${` is returned untouched, no regex involved.
  */
 import { configError, seeDocs } from '../errors.js';
 
 export interface TemplateVars {
+  /** The OS login name. */
   user: string;
+  /** The top-level `identity`, expanded (default the OS login); undefined while expanding `identity` itself. */
+  identity?: string | undefined;
   hostname: string;
   profile: string;
   env: Readonly<Record<string, string | undefined>>;
@@ -33,6 +37,17 @@ export function expandTemplates(
     switch (name) {
       case 'user':
         return vars.user;
+      case 'identity':
+        if (vars.identity === undefined) {
+          throw configError(
+            'ERR_CONFIG_TEMPLATE',
+            `${where(pointer)}: ${pointer}: \${identity} cannot be used here`,
+            {
+              hint: `"identity" defines \${identity}: build it from \${user}, \${hostname} or \${env:NAME}; ${seeDocs('ERR_CONFIG_TEMPLATE')}`,
+            },
+          );
+        }
+        return vars.identity;
       case 'hostname':
         return vars.hostname;
       case 'profile':
@@ -53,7 +68,7 @@ export function expandTemplates(
       return v;
     }
     throw configError('ERR_CONFIG_TEMPLATE', `${where(pointer)}: ${pointer}: unknown template \${${name}}`, {
-      hint: `use \${user}, \${hostname}, \${profile} or \${env:NAME}; ${seeDocs('ERR_CONFIG_TEMPLATE')}`,
+      hint: `use \${user}, \${identity}, \${hostname}, \${profile} or \${env:NAME}; ${seeDocs('ERR_CONFIG_TEMPLATE')}`,
     });
   });
 }
@@ -63,7 +78,7 @@ export function findUnknownTemplate(s: string): string | undefined {
   if (!s.includes('${')) return undefined;
   for (const m of s.matchAll(TEMPLATE)) {
     const name = m[1]!;
-    if (name === 'user' || name === 'hostname' || name === 'profile') continue;
+    if (name === 'user' || name === 'identity' || name === 'hostname' || name === 'profile') continue;
     if (name.startsWith('env:') && name.length > 4) continue;
     return m[0];
   }

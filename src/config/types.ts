@@ -116,6 +116,14 @@ export interface ProfileConfig {
 export interface KeybrokerConfig {
   defaultProfile?: string;
   allowUserConfig?: boolean;
+  /** Managed only: under allowUserConfig false, still take connection settings from the environment. */
+  environmentDefaults?: boolean;
+  /** Managed only: the cap on every lifetime keybroker derives (default 86400). */
+  maxLifetimeSec?: number;
+  /** Managed only: the company's own page for error hints. */
+  docsUrl?: string;
+  /** Who `${identity}` is (default `${user}`, the OS login). */
+  identity?: string;
   cache?: Partial<CacheConfig>;
   audit?: Partial<AuditConfig>;
   profiles?: Record<string, ProfileConfig>;
@@ -131,6 +139,7 @@ export const DEFAULTS = {
     staleIfErrorMs: 3_600_000,
     minRefreshIntervalMs: 10_000,
   } satisfies CacheConfig,
+  maxLifetimeSec: 86_400,
   audit: { enabled: true, file: null } satisfies AuditConfig,
 } as const;
 
@@ -144,6 +153,23 @@ export interface ConfigLayer {
   /** True when the user layer was skipped because the managed layer set allowUserConfig: false. */
   ignored?: boolean;
   raw?: unknown;
+  /**
+   * Managed layer only: the file stopped validating, and `raw` is the last copy that did
+   * (contract §3, a bad managed push). `error` says what is wrong with the file.
+   */
+  fallback?: { error: { code: string; message: string }; savedAtMs: number };
+}
+
+/** What the managed layer decides for everyone (contract §3, "what the managed layer protects"). */
+export interface ManagedPolicy {
+  /** The managed file sets allowUserConfig: false. */
+  lockdown: boolean;
+  /** Connection settings may come from the environment (not under lockdown, unless environmentDefaults). */
+  environmentDefaults: boolean;
+  /** Cap on every derived lifetime, seconds. */
+  maxLifetimeSec: number;
+  /** The company's own troubleshooting page, when the managed file names one. */
+  docsUrl?: string;
 }
 
 /** Everything the token path needs, resolved for one profile. */
@@ -158,6 +184,12 @@ export interface ResolvedProfile {
   audit: AuditConfig;
   /** Profile name + hash of the effective resolved configuration (contract §2, cache key). */
   cacheKey: string;
+  /** Who `${identity}` expanded to (the OS login unless the config sets `identity`). */
+  identity: string;
+  /** The managed policy in force (lockdown, lifetime cap, docsUrl). */
+  policy: ManagedPolicy;
+  /** The cache directory for this run (KEYBROKER_CACHE_DIR only when the policy allows it). */
+  cacheDir: string;
   /** Non-fatal problems found while resolving (e.g. a malformed TTL variable), printed as warnings. */
   warnings: string[];
 }

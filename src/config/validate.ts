@@ -6,10 +6,18 @@
  * required keys are checked on the merged result, where the error names the file that set
  * the object missing the key.
  */
-import { configError, seeDocs } from '../errors.js';
-import { isObject, type LoadedConfig, locationOf } from './load.js';
-import { CONFIG_SCHEMA, type Schema, type SchemaType } from './schema.js';
-import { findUnknownTemplate, pointerKey } from './templates.js';
+import { configError, isKeybrokerError, seeDocs } from '../errors.js';
+import {
+  type ConfigInputs,
+  isObject,
+  type LoadedConfig,
+  locationOf,
+  selectProfileName,
+  templateVars,
+} from './load.js';
+import { CONFIG_SCHEMA, MANAGED_ONLY_KEYS, type Schema, type SchemaType } from './schema.js';
+import { expandTemplates, findUnknownTemplate, pointerKey } from './templates.js';
+import type { ConfigLayer } from './types.js';
 
 export interface Issue {
   pointer: string;
@@ -17,15 +25,99 @@ export interface Issue {
   hint?: string;
 }
 
-/** Throws a configError (exit 2) for the first problem found, naming the file and the JSON path. */
-export function validateConfig(loaded: LoadedConfig): void {
+export interface ValidateConfigOptions {
+  /**
+   * `config validate`: a `${env:NAME}` whose variable is unset is an error wherever it is. The
+   * token path passes false: an unset variable in a profile not in use does not matter, and
+   * the profile in use reports it when it is resolved.
+   */
+  requireEnv?: boolean;
+}
+
+/**
+ * Throws a configError (exit 2) for the first problem found, naming the file and the JSON path.
+ * With `inputs`, templates are expanded before a value's format is checked (contract §3), so
+ * `"address": "${env:CORP_VAULT_ADDR}"` is checked as the URL it becomes.
+ */
+export function validateConfig(
+  loaded: LoadedConfig,
+  inputs?: ConfigInputs,
+  options: ValidateConfigOptions = {},
+): void {
   for (const layer of loaded.layers) {
     if (!layer.exists || layer.ignored) continue;
-    const issue = validateValue(CONFIG_SCHEMA, layer.raw, { partial: true });
-    if (issue) throw issueError(`config ${layer.path}`, issue);
+    validateLayer(layer, inputs && { loaded, inputs, requireEnv: options.requireEnv === true });
   }
-  const issue = validateValue(CONFIG_SCHEMA, loaded.merged, { partial: false }) ?? semanticIssue(loaded);
+  const expand =
+    inputs && expander(loaded, inputs, options.requireEnv === true, (p) => locationOf(loaded, p));
+  const issue =
+    validateValue(CONFIG_SCHEMA, loaded.merged, { partial: false, ...(expand ? { expand } : {}) }) ??
+    semanticIssue(loaded);
   if (issue) throw issueError(locationOf(loaded, issue.pointer), issue);
+}
+
+export interface LayerContext {
+  loaded: LoadedConfig;
+  inputs: ConfigInputs;
+  requireEnv: boolean;
+}
+
+/** One layer on its own (it may be partial): the schema, templates expanded, and the managed-only keys. */
+export function validateLayer(layer: ConfigLayer, context?: LayerContext): void {
+  const where = `config ${layer.path}`;
+  // Without the inputs to expand them (the managed file checked alone while loading), a value
+  // with a template is checked once expanded, by validateConfig.
+  const expand = context
+    ? expander(context.loaded, context.inputs, context.requireEnv, () => where)
+    : (v: string) => (v.includes('${') ? undefined : v);
+  const issue =
+    validateValue(CONFIG_SCHEMA, layer.raw, { partial: true, expand }) ??
+    (layer.kind === 'user' ? managedOnlyIssue(layer.raw) : undefined);
+  if (issue) throw issueError(where, issue);
+}
+
+/** Keys that only the managed file may set: a user file (which KEYBROKER_CONFIG can select) must not loosen them. */
+function managedOnlyIssue(raw: unknown): Issue | undefined {
+  if (!isObject(raw)) return undefined;
+  const key = MANAGED_ONLY_KEYS.find((k) => Object.hasOwn(raw, k));
+  if (key === undefined) return undefined;
+  return {
+    pointer: `/${key}`,
+    message: 'only the managed config may set this',
+    hint: 'move it to the managed config, or remove it',
+  };
+}
+
+/** Where resolveProfile expands templates: a profile's source, the audit file, the identity. */
+const EXPANDED = /^\/profiles\/([^/]+)\/source(?:\/|$)|^\/audit\/file$|^\/identity$/;
+
+/**
+ * Expands a string value the way resolveProfile will before its format is checked. Returns
+ * undefined (skip the format checks) for a variable that is unset when `requireEnv` is false.
+ */
+function expander(
+  loaded: LoadedConfig,
+  inputs: ConfigInputs,
+  requireEnv: boolean,
+  where: (pointer: string) => string,
+): (value: string, pointer: string) => string | undefined {
+  return (value, pointer) => {
+    const m = EXPANDED.exec(pointer);
+    if (!value.includes('${') || !m) return value;
+    const profile = m[1] !== undefined ? m[1].replace(/~1/g, '/').replace(/~0/g, '~') : undefined;
+    try {
+      const vars = templateVars(loaded, inputs, profile ?? selectProfileName(loaded, inputs));
+      return expandTemplates(
+        value,
+        pointer === '/identity' ? { ...vars, identity: undefined } : vars,
+        pointer,
+        where,
+      );
+    } catch (e) {
+      if (!requireEnv && isKeybrokerError(e) && e.code === 'ERR_CONFIG_ENV_UNSET') return undefined;
+      throw e;
+    }
+  };
 }
 
 /** `keybroker config schema`: the draft 2020-12 JSON Schema of a config file. */
@@ -66,7 +158,7 @@ function templateIssue(value: unknown, pointer: string): Issue | undefined {
       : {
           pointer,
           message: `unknown template ${bad}`,
-          hint: `use \${user}, \${hostname}, \${profile} or \${env:NAME}`,
+          hint: `use \${user}, \${identity}, \${hostname}, \${profile} or \${env:NAME}`,
         };
   }
   if (Array.isArray(value)) {
@@ -89,6 +181,8 @@ function templateIssue(value: unknown, pointer: string): Issue | undefined {
 export interface ValidateOptions {
   /** A single layer: required keys are not enforced, a union without its discriminator accepts any branch's keys. */
   partial: boolean;
+  /** Expands a string's templates before its format is checked; undefined skips the format checks. */
+  expand?: (value: string, pointer: string) => string | undefined;
 }
 
 const TYPE_NAMES: Record<SchemaType, string> = {
@@ -149,7 +243,10 @@ export function validateValue(
   }
   if (schema.const !== undefined && value !== schema.const)
     return issue(`must be ${JSON.stringify(schema.const)}`);
-  if (schema.enum && !schema.enum.includes(value as never))
+  // The format is checked on what the value becomes, not on its template.
+  const expanded = typeof value === 'string' && options.expand ? options.expand(value, pointer) : value;
+  if (expanded === undefined) return undefined;
+  if (schema.enum && !schema.enum.includes(expanded as never))
     return issue(`must be one of ${quoteList(schema.enum)}`);
   if (typeof value === 'number') {
     if (schema.minimum !== undefined && value < schema.minimum)
@@ -157,13 +254,13 @@ export function validateValue(
     if (schema.maximum !== undefined && value > schema.maximum)
       return issue(`must be at most ${schema.maximum}`);
   }
-  if (typeof value === 'string') {
-    if (schema.minLength !== undefined && value.length < schema.minLength) {
+  if (typeof expanded === 'string') {
+    if (schema.minLength !== undefined && expanded.length < schema.minLength) {
       return issue(
         schema.minLength === 1 ? 'must not be empty' : `must be at least ${schema.minLength} characters`,
       );
     }
-    if (schema.pattern !== undefined && !regex(schema.pattern).test(value))
+    if (schema.pattern !== undefined && !regex(schema.pattern).test(expanded))
       return issue(`must match ${schema.pattern}`);
   }
   if (Array.isArray(value)) {

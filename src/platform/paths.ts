@@ -17,18 +17,33 @@ function nonEmpty(v: string | undefined): string | undefined {
   return v !== undefined && v !== '' ? v : undefined;
 }
 
-export function managedConfigPath(ctx: PathContext): { path: string; origin: string } {
-  const fromEnv = nonEmpty(ctx.env.KEYBROKER_MANAGED_CONFIG);
-  if (fromEnv) return { path: fromEnv, origin: 'KEYBROKER_MANAGED_CONFIG' };
+/** Where the platform team's managed config lives on this OS (contract §3). */
+export function systemManagedConfigPath(ctx: PathContext): string {
   switch (ctx.platform) {
     case 'darwin':
-      return { path: '/Library/Application Support/keybroker/config.json', origin: 'default' };
+      return '/Library/Application Support/keybroker/config.json';
     case 'win32':
       // Not from %ProgramData%: any user can set that variable (issue 11, finding 13).
-      return { path: 'C:\\ProgramData\\keybroker\\config.json', origin: 'default' };
+      return 'C:\\ProgramData\\keybroker\\config.json';
     default:
-      return { path: '/etc/keybroker/config.json', origin: 'default' };
+      return '/etc/keybroker/config.json';
   }
+}
+
+/**
+ * The managed layer's file. `KEYBROKER_MANAGED_CONFIG` names it only where no system managed
+ * file exists (tests, unusual installs): a variable that a repository's settings `env` can set
+ * must never replace the platform team's file. `systemFileExists` is asked about the system
+ * path itself (a dangling symlink there counts as present).
+ */
+export function managedConfigPath(
+  ctx: PathContext,
+  systemFileExists: (path: string) => boolean,
+): { path: string; origin: string } {
+  const system = systemManagedConfigPath(ctx);
+  const fromEnv = nonEmpty(ctx.env.KEYBROKER_MANAGED_CONFIG);
+  if (fromEnv && !systemFileExists(system)) return { path: fromEnv, origin: 'KEYBROKER_MANAGED_CONFIG' };
+  return { path: system, origin: 'default' };
 }
 
 export function userConfigDir(ctx: PathContext): string {
@@ -46,8 +61,12 @@ export function userConfigPath(ctx: PathContext, configFlag?: string): { path: s
   return { path: join(ctx, userConfigDir(ctx), 'config.json'), origin: 'default' };
 }
 
-export function cacheDir(ctx: PathContext): string {
-  const fromEnv = nonEmpty(ctx.env.KEYBROKER_CACHE_DIR);
+/**
+ * The cache directory. `ignoreEnv` (a managed lockdown without `environmentDefaults`) skips
+ * KEYBROKER_CACHE_DIR, which a repository's settings `env` could point anywhere.
+ */
+export function cacheDir(ctx: PathContext, options: { ignoreEnv?: boolean } = {}): string {
+  const fromEnv = options.ignoreEnv ? undefined : nonEmpty(ctx.env.KEYBROKER_CACHE_DIR);
   if (fromEnv) return fromEnv;
   const xdg = nonEmpty(ctx.env.XDG_CACHE_HOME);
   if (xdg && ctx.platform !== 'win32') return join(ctx, xdg, 'keybroker');

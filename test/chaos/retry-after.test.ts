@@ -70,6 +70,11 @@ const resolved: ResolvedProfile = {
   },
   audit: { enabled: false, file: null },
   cacheKey: 'default-0123456789abcdef',
+  identity: 'tester',
+  policy: { lockdown: false, environmentDefaults: true, maxLifetimeSec: 86_400 },
+  get cacheDir() {
+    return path.join(dir, 'cache');
+  },
   warnings: [],
 } as ResolvedProfile;
 

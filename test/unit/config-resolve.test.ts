@@ -103,7 +103,7 @@ describe('templates and paths', () => {
     expect(failure(() => resolve(fx.inputs()))).toEqual([
       2,
       'ERR_CONFIG_TEMPLATE',
-      `keybroker: config ${fx.userPath}: /profiles/default/source/service: unknown template \${home} (use \${user}, \${hostname}, \${profile} or \${env:NAME}; see docs/troubleshooting.md#err_config_template)`,
+      `keybroker: config ${fx.userPath}: /profiles/default/source/service: unknown template \${home} (use \${user}, \${identity}, \${hostname}, \${profile} or \${env:NAME}; see docs/troubleshooting.md#err_config_template)`,
     ]);
   });
 

@@ -136,7 +136,7 @@ describe('validateConfig', () => {
   it('rejects unknown top-level keys and partial-layer keys of no source type', () => {
     fx.writeUser({ profile: {} });
     expect(failure(validate)[2]).toBe(
-      `keybroker: config ${fx.userPath}: /profile: unknown key (allowed here: $schema, defaultProfile, allowUserConfig, cache, audit, profiles; ${DOCS})`,
+      `keybroker: config ${fx.userPath}: /profile: unknown key (allowed here: $schema, defaultProfile, allowUserConfig, environmentDefaults, maxLifetimeSec, docsUrl, identity, cache, audit, profiles; ${DOCS})`,
     );
     fx.writeUser({ profiles: { default: { source: { sevret: 'x' } } } });
     expect(failure(validate)[2]).toBe(
@@ -343,11 +343,11 @@ describe('validateConfig', () => {
   it('refuses a template that can never expand, wherever it is', () => {
     fx.writeUser({ profiles: { default: { source: { type: 'jwt', audience: ['ok', 'x-${usr}'] } } } });
     expect(failure(validate)[2]).toBe(
-      `keybroker: config ${fx.userPath}: /profiles/default/source/audience/1: unknown template \${usr} (use \${user}, \${hostname}, \${profile} or \${env:NAME}; ${DOCS})`,
+      `keybroker: config ${fx.userPath}: /profiles/default/source/audience/1: unknown template \${usr} (use \${user}, \${identity}, \${hostname}, \${profile} or \${env:NAME}; ${DOCS})`,
     );
     fx.writeUser({ audit: { file: '/var/log/${env:}.log' } });
     expect(failure(validate)[2]).toBe(
-      `keybroker: config ${fx.userPath}: /audit/file: unknown template \${env:} (use \${user}, \${hostname}, \${profile} or \${env:NAME}; ${DOCS})`,
+      `keybroker: config ${fx.userPath}: /audit/file: unknown template \${env:} (use \${user}, \${identity}, \${hostname}, \${profile} or \${env:NAME}; ${DOCS})`,
     );
   });
 

@@ -205,7 +205,9 @@ describe('jwt source: claims', () => {
 describe('finding 12a: claim names that are Object.prototype members', () => {
   it('claims named constructor, toString and __proto__ are ordinary claims, not reserved ones', async () => {
     const gen = await generateSigningKey('ES256');
-    const claims = JSON.parse('{"constructor": "c", "toString": "t", "hasOwnProperty": "h", "__proto__": "p"}');
+    const claims = JSON.parse(
+      '{"constructor": "c", "toString": "t", "hasOwnProperty": "h", "__proto__": "p"}',
+    );
     const token = await createJwtSource(
       { type: 'jwt', signingKey: { file: writeKey('k', gen.material) }, claims },
       deps(),
