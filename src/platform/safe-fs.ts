@@ -46,8 +46,16 @@ export function assertNotWritableByOthers(p: string, st: Stats, what: string): v
   }
 }
 
+export interface PrivateFileRule {
+  /**
+   * Also accept a file owned by root, writable by no one else and not readable by everyone
+   * (0640 at most): a key that device management installs for one account through a group.
+   */
+  rootOwnedGroupReadable?: boolean;
+}
+
 /** A private file (key, cache entry): a regular file we own, mode 0600 or stricter. */
-export function assertPrivateFile(p: string, st: Stats, what: string): void {
+export function assertPrivateFile(p: string, st: Stats, what: string, rule: PrivateFileRule = {}): void {
   if (!st.isFile()) {
     throw unsafeError('ERR_UNSAFE_FILE_TYPE', `${what} ${p}: not a regular file`, {
       hint: `replace it with a regular file; ${seeDocs('ERR_UNSAFE_FILE_TYPE')}`,
@@ -55,9 +63,10 @@ export function assertPrivateFile(p: string, st: Stats, what: string): void {
   }
   if (!isPosix) return;
   const uid = myUid();
+  if (rule.rootOwnedGroupReadable && st.uid === 0 && (st.mode & 0o037) === 0) return;
   if (st.uid !== uid) {
     throw unsafeError('ERR_UNSAFE_OWNER', `${what} ${p}: owned by uid ${st.uid}, not by you (uid ${uid})`, {
-      hint: `chown it to yourself; ${seeDocs('ERR_UNSAFE_OWNER')}`,
+      hint: `chown it to yourself${rule.rootOwnedGroupReadable ? ', or to root with mode 0640 or stricter' : ''}; ${seeDocs('ERR_UNSAFE_OWNER')}`,
     });
   }
   if ((st.mode & 0o077) !== 0) {
@@ -70,14 +79,14 @@ export function assertPrivateFile(p: string, st: Stats, what: string): void {
 }
 
 /** Reads a private file after checking it with lstat (a symlink is refused). */
-export function readPrivateFile(p: string, what: string): Buffer {
+export function readPrivateFile(p: string, what: string, rule: PrivateFileRule = {}): Buffer {
   const st = lstatSync(p);
   if (st.isSymbolicLink()) {
     throw unsafeError('ERR_UNSAFE_SYMLINK', `${what} ${p}: is a symbolic link`, {
       hint: `replace the link with the file itself; ${seeDocs('ERR_UNSAFE_SYMLINK')}`,
     });
   }
-  assertPrivateFile(p, st, what);
+  assertPrivateFile(p, st, what, rule);
   return readFileSync(p);
 }
 

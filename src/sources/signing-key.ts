@@ -112,7 +112,9 @@ async function readKeyMaterial(
     const file = path.resolve(expandHome(ref.file, options.homeDir));
     const origin = `file ${file}`;
     try {
-      return { material: readPrivateFile(file, 'signing key file').toString('utf8'), origin };
+      // A root-owned 0640 key is accepted (docs/managed-config.md says what such a key allows).
+      const rule = { rootOwnedGroupReadable: true };
+      return { material: readPrivateFile(file, 'signing key file', rule).toString('utf8'), origin };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {

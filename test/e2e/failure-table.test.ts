@@ -506,7 +506,7 @@ const ROWS: Row[] = [
     needsRoot: true,
     setup: (c) => fs.chownSync(c.keyFile, 65534, 65534),
     exit: 6,
-    line: 'keybroker: signing key file $SB/home/key.pem: owned by uid 65534, not by you (uid 0) (chown it to yourself; see docs/troubleshooting.md#err_unsafe_owner)',
+    line: 'keybroker: signing key file $SB/home/key.pem: owned by uid 65534, not by you (uid 0) (chown it to yourself, or to root with mode 0640 or stricter; see docs/troubleshooting.md#err_unsafe_owner)',
   },
   {
     name: 'permissions: approle secret id file missing',

@@ -324,6 +324,24 @@ describe('jwt source: signing keys', () => {
     });
   });
 
+  it('finding 1: a root-owned key readable by its group (0640) is accepted; 0660 and 0644 are not', async () => {
+    const gen = await generateSigningKey('ES256');
+    const file = writeKey('k', gen.material, 0o640);
+    fs.chownSync(file, 0, 0);
+    const token = await createJwtSource({ type: 'jwt', signingKey: { file } }, deps()).getToken(request());
+    expect(token.value.split('.')).toHaveLength(3);
+    for (const mode of [0o660, 0o644]) {
+      fs.chmodSync(file, mode);
+      const octal = mode.toString(8).padStart(4, '0');
+      expect(
+        await failure(createJwtSource({ type: 'jwt', signingKey: { file } }, deps()).getToken(request())),
+      ).toEqual({
+        exit: 6,
+        line: `keybroker: signing key file ${file}: permissions ${octal} are too open (run chmod 600 '${file}'; see docs/troubleshooting.md#err_unsafe_permissions)`,
+      });
+    }
+  });
+
   it('a symlinked key file is exit 6', async () => {
     const gen = await generateSigningKey('ES256');
     const target = writeKey('real', gen.material);
