@@ -139,6 +139,33 @@ describe('keybroker login --device', () => {
     expect(provider.refreshGrants()).toEqual([{ grantType: 'refresh_token', ok: true }]);
   }, 240_000);
 
+  it('logout revokes the refresh token at the provider and removes every local trace', async () => {
+    await loginAs(sb, provider, 'alice');
+    expect((await runKeybroker([], sb)).code).toBe(0);
+    const secret = JSON.parse(
+      fs.readFileSync(`${sb.cacheDir}/${fs.readdirSync(sb.cacheDir).find((f) => f.endsWith('.blob'))}`, 'utf8'),
+    ).refreshToken as string;
+    const revocations = provider.revocations;
+    const out = await runKeybroker(['logout'], sb);
+    expect(out).toMatchObject({
+      code: 0,
+      stdout: '',
+      stderr: 'keybroker: signed out of profile sso (alice); the provider revoked the refresh token\n',
+    });
+    expect(provider.revocations).toBe(revocations + 1);
+    // Nothing of the login or its tokens is left (the lock files are released and gone too).
+    expect(fs.readdirSync(sb.cacheDir).filter((f) => /oidc-login|^sso-/.test(f))).toEqual([]);
+    // The provider no longer takes the refresh token either.
+    const res = await fetch(`${provider.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: secret, client_id: 'keybroker-test' }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe('invalid_grant');
+    expect(await runKeybroker([], sb)).toMatchObject({ code: 4, stdout: '', stderr: `${noLoginLine}\n` });
+  });
+
   it('cache.storage "none" makes login refuse with a hint (exit 2)', async () => {
     sb.writeConfig(oidcConfig(provider.issuer, {}, { cache: { storage: 'none' } }));
     const r = await runKeybroker(['login', '--device'], sb);
