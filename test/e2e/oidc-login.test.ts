@@ -143,7 +143,10 @@ describe('keybroker login --device', () => {
     await loginAs(sb, provider, 'alice');
     expect((await runKeybroker([], sb)).code).toBe(0);
     const secret = JSON.parse(
-      fs.readFileSync(`${sb.cacheDir}/${fs.readdirSync(sb.cacheDir).find((f) => f.endsWith('.blob'))}`, 'utf8'),
+      fs.readFileSync(
+        `${sb.cacheDir}/${fs.readdirSync(sb.cacheDir).find((f) => f.endsWith('.blob'))}`,
+        'utf8',
+      ),
     ).refreshToken as string;
     const revocations = provider.revocations;
     const out = await runKeybroker(['logout'], sb);
@@ -159,7 +162,11 @@ describe('keybroker login --device', () => {
     const res = await fetch(`${provider.issuer}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: secret, client_id: 'keybroker-test' }),
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: secret,
+        client_id: 'keybroker-test',
+      }),
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toBe('invalid_grant');
