@@ -6,7 +6,9 @@
  * `secret-tool store service S account A` write; items written by keyring-rs /
  * @napi-rs/keyring carry {service, username} instead and are found by a second search. Items
  * we write carry all of service, account and username (plus keytar's xdg:schema), so every
- * one of those tools finds them.
+ * one of those tools finds them. A search also matches items that carry more attributes (a mail
+ * client's {service, account, server}): those are another application's, and keybroker never
+ * reads, replaces or deletes them (isKeyringItemFor).
  *
  * Never prompts: a locked item or collection is an error (ERR_KEYCHAIN_LOCKED); we never
  * call Unlock or run a Prompt object. Every operation is bounded by `timeoutMs`; when it
@@ -62,6 +64,33 @@ function classify(e: unknown): unknown {
   }
   if (n.startsWith('local.')) return keyringUnavailable(e.message, e);
   return keyringUnavailable(`the Secret Service answered ${n}`, e);
+}
+
+/**
+ * Is an item with these attributes one that keybroker, keytar or keyring-rs writes for
+ * (service, account)? keybroker: service, account, username, xdg:schema (Generic); keytar
+ * (libsecret) and `secret-tool store service S account A`: service, account, xdg:schema;
+ * keyring-rs / @napi-rs/keyring: service, username, xdg:schema, and in some versions
+ * application "rust-keyring" and target "default". Any other attribute or value (a mail
+ * client's `server`, another keyring-rs target) makes it someone else's item.
+ */
+export function isKeyringItemFor(
+  attrs: Iterable<[string, string]>,
+  service: string,
+  account: string,
+): boolean {
+  const map = new Map(attrs);
+  if (map.get('service') !== service || !(map.has('account') || map.has('username'))) return false;
+  for (const [k, v] of map) {
+    const known =
+      k === 'service' ||
+      ((k === 'account' || k === 'username') && v === account) ||
+      (k === 'xdg:schema' && v === GENERIC_SCHEMA) ||
+      (k === 'application' && v === 'rust-keyring') ||
+      (k === 'target' && v === 'default');
+    if (!known) return false;
+  }
+  return true;
 }
 
 function withDeadline<T>(timeoutMs: number, onTimeout: () => void, work: () => Promise<T>): Promise<T> {
@@ -168,16 +197,32 @@ export async function openSecretServiceKeyring(opts: {
     return { unlocked: unlocked as string[], locked: locked as string[] };
   };
 
-  /** Items for (service, account): by `account` first, else by `username` (keyring-rs). */
-  const find = async (s: Session, service: string, account: string) => {
-    const byAccount = await search(s, { service, account });
-    if (byAccount.unlocked.length > 0 || byAccount.locked.length > 0) return byAccount;
-    return search(s, { service, username: account });
-  };
-
   const property = async (s: Session, path: string, iface: string, name: string) => {
     const [variant] = await call(s, path, PROPS_IFACE, 'Get', 'ss', [iface, name]);
     return (variant as DbusVariant)[1];
+  };
+
+  /**
+   * Unlocked items of the shapes keybroker, keytar and keyring-rs write for (service,
+   * account): a search matches any item that merely includes those attributes, such as a mail
+   * client's {service, account, server}, which is not ours to read, replace or delete.
+   */
+  const ours = async (s: Session, paths: string[], service: string, account: string) => {
+    const out: string[] = [];
+    for (const p of paths) {
+      const attrs = (await property(s, p, ITEM_IFACE, 'Attributes')) as [string, string][];
+      if (isKeyringItemFor(attrs, service, account)) out.push(p);
+    }
+    return out;
+  };
+
+  /** Items for (service, account): by `account` first, else by `username` (keyring-rs). */
+  const find = async (s: Session, service: string, account: string) => {
+    const byAccount = await search(s, { service, account });
+    const mine = { unlocked: await ours(s, byAccount.unlocked, service, account), locked: byAccount.locked };
+    if (mine.unlocked.length > 0 || mine.locked.length > 0) return mine;
+    const byUsername = await search(s, { service, username: account });
+    return { unlocked: await ours(s, byUsername.unlocked, service, account), locked: byUsername.locked };
   };
 
   const newest = async (s: Session, paths: string[]) => {
@@ -243,16 +288,20 @@ export async function openSecretServiceKeyring(opts: {
         const [item, prompt] = (await call(s, collection, COLLECTION_IFACE, 'CreateItem', 'a{sv}(oayays)b', [
           properties,
           secret,
-          true,
+          // No replace: gnome-keyring would replace any item whose attributes include ours (a
+          // mail client's with one more). The items that are ours go below, one by one.
+          false,
         ])) as [string, string];
         // A prompt means the store wants someone to unlock or confirm; keybroker never shows one.
         if (item === '/' || prompt !== '/')
           throw keyringLocked('the default keyring', 'asks for a prompt to store an item');
-        // Leave exactly one item for (service, account): remove the ones other tools wrote.
-        const others = new Set([
+        // Leave exactly one item for (service, account): remove the ones keytar or keyring-rs
+        // wrote for it, never an item of another shape that shares these attributes.
+        const found = new Set([
           ...(await search(s, { service, account })).unlocked,
           ...(await search(s, { service, username: account })).unlocked,
         ]);
+        const others = new Set(await ours(s, [...found], service, account));
         others.delete(item);
         for (const p of others) await call(s, p, ITEM_IFACE, 'Delete');
       });
@@ -262,7 +311,8 @@ export async function openSecretServiceKeyring(opts: {
       return op(async (s) => {
         const byAccount = await search(s, { service, account });
         const byUsername = await search(s, { service, username: account });
-        const unlocked = new Set([...byAccount.unlocked, ...byUsername.unlocked]);
+        const found = [...new Set([...byAccount.unlocked, ...byUsername.unlocked])];
+        const unlocked = new Set(await ours(s, found, service, account));
         if (unlocked.size === 0 && byAccount.locked.length + byUsername.locked.length > 0) {
           throw keyringLocked(`the item service=${service} account=${account}`);
         }
@@ -287,7 +337,7 @@ export async function openSecretServiceKeyring(opts: {
           const attrs = (await property(s, p, ITEM_IFACE, 'Attributes')) as [string, string][];
           const map = new Map(attrs);
           const account = map.get('account') ?? map.get('username');
-          if (account !== undefined) accounts.add(account);
+          if (account !== undefined && isKeyringItemFor(attrs, service, account)) accounts.add(account);
         }
         return [...accounts].sort();
       });

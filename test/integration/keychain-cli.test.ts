@@ -160,6 +160,52 @@ describe.skipIf(suite.skip)(suite.title, () => {
         'keybroker: keychain item service=cli-del account=amy: not found (check --service and --account; see docs/troubleshooting.md#err_keychain_item_missing)\n',
       );
     });
+
+    it('finding 16: set replaces only keybroker/keytar/keyring-rs items, never a mail client’s', async () => {
+      // (secret-tool itself replaces items whose attributes include the new one's: mail items last.)
+      await ss.secretTool(['store', '--label=keytar', 'service', 'cli-f16', 'account', 'amy'], 'old-keytar');
+      await ss.secretTool(['store', '--label=rs', 'service', 'cli-f16', 'username', 'amy'], 'old-rs');
+      const mail = ['service', 'cli-f16', 'account', 'amy', 'server', 'mail.example'];
+      await ss.secretTool(['store', '--label=Mail', ...mail], 'mail-password');
+      // Every attribute keybroker writes, and one more: still not keybroker's.
+      const mail2 = ['service', 'cli-f16', 'account', 'amy', 'username', 'amy', 'server', 'imap.example'];
+      await ss.secretTool(['store', '--label=Mail2', ...mail2], 'mail2-password');
+      const r = await pipeInto(
+        'tok-f16\n',
+        ['keychain', 'set', '--service', 'cli-f16', '--account', 'amy'],
+        env,
+      );
+      expect(r).toMatchObject({
+        code: 0,
+        stdout: '',
+        stderr: 'keybroker: stored keychain item service=cli-f16 account=amy (secret-service)\n',
+      });
+      expect(await ss.secretTool(['lookup', ...mail])).toMatchObject({ code: 0, stdout: 'mail-password' });
+      expect(await ss.secretTool(['lookup', ...mail2])).toMatchObject({ code: 0, stdout: 'mail2-password' });
+      const all = await ss.secretTool(['search', '--all', 'service', 'cli-f16']);
+      expect(all.stdout.match(/^secret = .*$/gm)?.sort()).toEqual([
+        'secret = mail-password',
+        'secret = mail2-password',
+        'secret = tok-f16',
+      ]);
+      // The source reads keybroker's item, never the mail client's.
+      sb.writeConfig(keychainProfile('cli-f16', { account: 'amy' }));
+      const token = await runKeybroker(['--no-cache'], sb, { env });
+      expect(token).toMatchObject({ code: 0, stdout: 'tok-f16\n', stderr: '' });
+    });
+
+    it('finding 16: delete leaves an item with extra attributes alone (exit 5 when it is the only one)', async () => {
+      const mail = ['service', 'cli-f16d', 'account', 'amy', 'server', 'mail.example'];
+      await ss.secretTool(['store', '--label=Mail', ...mail], 'mail-password');
+      const r = await runKeybroker(['keychain', 'delete', '--service', 'cli-f16d', '--account', 'amy'], sb, {
+        env,
+      });
+      expect(r.code).toBe(5);
+      expect(r.stderr).toBe(
+        'keybroker: keychain item service=cli-f16d account=amy: not found (check --service and --account; see docs/troubleshooting.md#err_keychain_item_missing)\n',
+      );
+      expect(await ss.secretTool(['lookup', ...mail])).toMatchObject({ code: 0, stdout: 'mail-password' });
+    });
   });
 
   describe('keychain source', () => {
