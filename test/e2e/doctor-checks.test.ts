@@ -81,6 +81,7 @@ describe('keybroker doctor', () => {
         `[ok  ] claude.ttl: Claude Code holds a token 300000 ms (CLAUDE_CODE_API_KEY_HELPER_TTL_MS from ${settings}); minted tokens live 720 s, more than TTL + margin (420 s)`,
         '[ok  ] claude.env: ANTHROPIC_API_KEY is not set',
         '[ok  ] claude.env: ANTHROPIC_AUTH_TOKEN is not set',
+        "[info] claude.gateway: Messages API at api.anthropic.com (ANTHROPIC_BASE_URL is not set); Claude Code sends keybroker's token as Authorization: Bearer and X-Api-Key, and runs keybroker again after a 401 or 403",
         'all checks passed',
         '',
       ].join('\n'),
@@ -292,6 +293,7 @@ describe('keybroker doctor', () => {
       'claude.ttl',
       'claude.env',
       'claude.env',
+      'claude.gateway',
       'probe',
       'probe.lifetime',
     ]);

@@ -12,6 +12,7 @@ import {
   TTL_VAR,
 } from '../claude-settings.js';
 import { type CheckResult, check } from '../report.js';
+import { gatewayChecks } from './gateway.js';
 import type { DoctorScope, Env } from './scope.js';
 
 const SCOPE_ORDER_LOW_TO_HIGH = ['user', 'project', 'project-local', 'managed'] as const;
@@ -172,31 +173,7 @@ export function claudeChecks(scope: DoctorScope): CheckResult[] {
   }
   if (resolved) out.push(ttlCheck(resolved, claudeTtl.ttlMs, ttlVar?.from));
 
-  // Variables that replace the helper's value in one header.
-  const headerVars: [string, string][] = [
-    ['ANTHROPIC_API_KEY', 'X-Api-Key'],
-    ['ANTHROPIC_AUTH_TOKEN', 'Authorization'],
-  ];
-  for (const [name, header] of headerVars) {
-    const places: string[] = [];
-    if (ctx.env[name]) places.push('your environment');
-    for (const f of files) if (envBlock(f)?.[name] !== undefined) places.push(`the env block of ${f.path}`);
-    out.push(
-      places.length > 0
-        ? check(
-            'claude.env',
-            'fail',
-            `${name} is set in ${places.join(' and ')}: Claude Code sends it in ${header} instead of keybroker's token`,
-            {
-              code: 'ERR_CLAUDE_ENV_OVERRIDE',
-              hint: `unset ${name} (and remove it from those settings) so both headers carry keybroker's token`,
-            },
-          )
-        : check('claude.env', 'pass', `${name} is not set`),
-    );
-  }
-  const base = effectiveEnv(files, ctx.env, 'ANTHROPIC_BASE_URL');
-  if (base) out.push(check('claude.gateway', 'info', `ANTHROPIC_BASE_URL=${base.value} (from ${base.from})`));
+  out.push(...gatewayChecks(files, ctx.env));
   return out;
 }
 
