@@ -15,6 +15,7 @@ import { validatedMarkerName } from './config/fingerprint.js';
 import { type ConfigInputs, loadConfig, resolveProfile } from './config/load.js';
 import { appendAudit } from './output/audit.js';
 import { auditRecord } from './output/audit-record.js';
+import { unsafeDebugSections } from './platform/node-debug.js';
 import { callerId as detectCaller } from './platform/process-info.js';
 import { loadSeaMain } from './platform/sea.js';
 import { deferWindowsAclCheck } from './platform/win-acl.js';
@@ -51,6 +52,8 @@ function parseFast(argv: string[]): FastArgs | undefined {
 /** Returns the text to print when the cache can answer, else undefined. */
 export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | undefined {
   if (env.KEYBROKER_DEBUG === '1') return undefined;
+  // The second stage refuses the token path under an unsafe NODE_DEBUG, cached or not.
+  if (unsafeDebugSections(env.NODE_DEBUG).length > 0) return undefined;
   const args = parseFast(argv);
   if (!args) return undefined;
   deferWindowsAclCheck();

@@ -12,6 +12,7 @@ import type { AppContext } from '../context.js';
 import { formatErrorLine, seeDocs, unreachableError } from '../errors.js';
 import { appendAudit } from '../output/audit.js';
 import { auditRecord } from '../output/audit-record.js';
+import { assertSafeNodeDebug } from '../platform/node-debug.js';
 import { callerId as detectCaller } from '../platform/process-info.js';
 
 interface TokenArgs {
@@ -59,6 +60,8 @@ export function renderToken(result: TokenResult, json: boolean): string {
 }
 
 async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
+  // Cached or not: the same answer whichever stage runs, and nothing contacted.
+  assertSafeNodeDebug(ctx.env);
   const startedMs = Date.now() - process.uptime() * 1000;
   const noCache = args.cache === false;
   const { resolved, loaded } = resolveForCommand(ctx, { lastGood: !noCache });

@@ -1,9 +1,12 @@
 /** Source factory: each source module is imported only when its type is used. */
 import type { SourceConfig } from '../config/types.js';
 import { configError } from '../errors.js';
+import { assertSafeNodeDebug } from '../platform/node-debug.js';
 import type { Source, SourceDeps } from './types.js';
 
 export async function createSource(config: SourceConfig, deps: SourceDeps): Promise<Source> {
+  // Before any source module (and with it node:http) is loaded, let alone contacted.
+  assertSafeNodeDebug(deps.env);
   switch (config.type) {
     case 'jwt':
       return (await import('./jwt.js')).createJwtSource(config, deps);
