@@ -116,6 +116,7 @@ export async function getToken(
         profile: resolved.name,
         cacheStorage: resolved.cache.storage,
         platform: ctx.platform,
+        cacheDir: resolved.cacheDir,
       }),
     {
       key,

@@ -60,6 +60,7 @@ async function runLogin(ctx: AppContext, args: LoginArgs): Promise<void> {
     homeDir: ctx.homeDir,
     logger: ctx.logger,
     now: ctx.now,
+    cacheDir: resolved.cacheDir,
     say: (line) => process.stderr.write(`${line}\n`),
     ...(Number.isInteger(waitEnv) && waitEnv > 0 ? { waitMs: waitEnv } : {}),
   });

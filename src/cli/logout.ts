@@ -27,6 +27,7 @@ async function runLogout(ctx: AppContext): Promise<void> {
     homeDir: ctx.homeDir,
     logger: ctx.logger,
     now: ctx.now,
+    cacheDir: resolved.cacheDir,
   });
   const who = out.identity ? ` (${printable(out.identity.sub)})` : '';
   if (out.revocationError) {

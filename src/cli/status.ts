@@ -36,6 +36,14 @@ export interface ProfileStatus {
       state: 'fresh' | 'refresh-due' | 'expired';
     };
   };
+  /** oidc profiles: who is signed in, and since when (never a token). */
+  login?: {
+    state: 'signed-in' | 'not-signed-in' | 'expired';
+    sub?: string;
+    email?: string;
+    groups?: string[];
+    loginAt?: string;
+  };
   error?: { code: string; message: string; hint?: string };
 }
 
@@ -85,6 +93,7 @@ export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
       st.ttlFrom = ttlFrom(resolved, settings, ctx.env);
       st.source = { type: resolved.source.type, description: cleanLine(await describe(ctx, resolved, env)) };
       st.cache = await cacheStatus(ctx, resolved, env);
+      if (resolved.source.type === 'oidc') st.login = await loginStatus(resolved);
     } catch (e) {
       st.error = isKeybrokerError(e)
         ? { code: e.code, message: cleanLine(e.message), ...(e.hint ? { hint: cleanLine(e.hint) } : {}) }
@@ -122,6 +131,27 @@ async function describe(
   const { sourceDeps } = await import('../doctor/checks/source.js');
   const source = await createSource(resolved.source, sourceDeps(ctx, resolved, env));
   return source.describe();
+}
+
+async function loginStatus(resolved: ResolvedProfile): Promise<NonNullable<ProfileStatus['login']>> {
+  const { identityFile, loginName, readLoginIdentity } = await import('../sources/oidc-login.js');
+  const source = resolved.source as import('../config/types.js').OidcSourceConfig;
+  const who = readLoginIdentity(resolved.cacheDir, resolved.name, source);
+  if (!who) return { state: 'not-signed-in' };
+  // With the file store the refresh token's presence is known without reading it; a login the
+  // provider refused has lost it. (The keychain is not opened for status.)
+  const name = loginName(resolved.name, source);
+  const tokenGone =
+    resolved.cache.storage === 'file' &&
+    fs.existsSync(identityFile(resolved.cacheDir, name)) &&
+    !fs.existsSync(`${resolved.cacheDir}/${name}.blob`);
+  return {
+    state: tokenGone ? 'expired' : 'signed-in',
+    sub: cleanLine(who.sub),
+    ...(who.email ? { email: cleanLine(who.email) } : {}),
+    ...(who.groups ? { groups: who.groups.map(cleanLine) } : {}),
+    loginAt: new Date(who.loginAtMs).toISOString(),
+  };
 }
 
 async function cacheStatus(
@@ -177,6 +207,16 @@ export function renderStatus(profiles: ProfileStatus[]): string {
     }
     lines.push(`  source: ${p.source?.description}`);
     lines.push(`  ttl:    ${p.ttlMs} ms (${p.ttlFrom})`);
+    const l = p.login;
+    if (l?.state === 'not-signed-in')
+      lines.push(`  login:  not signed in (run keybroker login --profile ${p.name})`);
+    else if (l) {
+      const groups = l.groups?.length ? `, groups ${l.groups.join(', ')}` : '';
+      lines.push(`  login:  ${l.sub}${l.email ? ` (${l.email})` : ''}${groups}`);
+      lines.push(
+        `    signed in:    ${l.loginAt}${l.state === 'expired' ? ' (the provider ended it; run keybroker login --profile ' + p.name + ')' : ''}`,
+      );
+    }
     const c = p.cache;
     if (!c || c.storage === 'none') {
       lines.push('  cache:  off (cache.storage "none")');

@@ -14,7 +14,6 @@ import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CacheStorage, OidcSourceConfig } from '../config/types.js';
 import { configError, seeDocs } from '../errors.js';
-import { cacheDir, type PathContext } from '../platform/paths.js';
 import { sha256Hex } from '../platform/sha256.js';
 
 /** The secret part, kept in the profile's cache storage. */
@@ -56,11 +55,11 @@ export function identityFile(dir: string, name: string): string {
  * undefined when nobody is (or the record is unreadable, unsafe or corrupt).
  */
 export function readLoginIdentity(
-  paths: PathContext,
+  dir: string,
   profile: string,
   source: Pick<OidcSourceConfig, 'issuer' | 'clientId'>,
 ): LoginIdentity | undefined {
-  const file = identityFile(cacheDir(paths), loginName(profile, source));
+  const file = identityFile(dir, loginName(profile, source));
   try {
     const st = lstatSync(file);
     if (!st.isFile() || (process.platform !== 'win32' && (st.mode & 0o077) !== 0)) return undefined;
@@ -81,11 +80,11 @@ export function readLoginIdentity(
 
 /** The part of the cache key that names the login (contract §2); '' when nobody is signed in. */
 export function oidcCredentialIdentity(
-  paths: PathContext,
+  dir: string,
   profile: string,
   source: Pick<OidcSourceConfig, 'issuer' | 'clientId'>,
 ): string {
-  const who = readLoginIdentity(paths, profile, source);
+  const who = readLoginIdentity(dir, profile, source);
   return who ? `oidc:${who.issuer}:${who.sub}` : '';
 }
 

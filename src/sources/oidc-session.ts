@@ -13,7 +13,6 @@ import type { CacheStore } from '../cache/types.js';
 import type { CacheStorage, OidcSourceConfig } from '../config/types.js';
 import { deniedError, isKeybrokerError, missingError, seeDocs } from '../errors.js';
 import type { Logger } from '../output/logger.js';
-import { cacheDir } from '../platform/paths.js';
 import { ensurePrivateDir, writeFileAtomic } from '../platform/safe-fs.js';
 import {
   client,
@@ -41,6 +40,8 @@ export interface SessionDeps {
   homeDir: string;
   logger: Logger;
   now: () => number;
+  /** The resolved cache directory: locks and the identity record live there. */
+  cacheDir: string;
 }
 
 export interface OidcSession {
@@ -69,7 +70,7 @@ export async function openSession(
   deps: SessionDeps,
 ): Promise<OidcSession> {
   refuseWithoutStorage(storage, profile);
-  const dir = cacheDir(deps);
+  const dir = deps.cacheDir;
   const { createFileStore } = await import('../cache/file-store.js');
   const files = createFileStore({ dir });
   files.ensureDir();
@@ -80,7 +81,6 @@ export async function openSession(
   }
   const name = loginName(profile, source);
   const where: Where = { profile, issuer: source.issuer };
-  const paths = { env: deps.env, platform: deps.platform, homeDir: deps.homeDir };
   return {
     name,
     where,
@@ -99,7 +99,7 @@ export async function openSession(
     async writeSecret(secret) {
       await store.writeBlob(name, JSON.stringify(secret));
     },
-    readIdentity: () => readLoginIdentity(paths, profile, source),
+    readIdentity: () => readLoginIdentity(dir, profile, source),
     writeIdentity(identity) {
       ensurePrivateDir(dir);
       writeFileAtomic(identityFile(dir, name), `${JSON.stringify(identity)}\n`);

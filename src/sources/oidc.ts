@@ -5,6 +5,7 @@
  * to log in; a provider that cannot be reached is exit 3, so the cache's stale-if-error applies.
  */
 import type { OidcSourceConfig } from '../config/types.js';
+import { cacheDir } from '../platform/paths.js';
 import { loginName } from './oidc-login.js';
 import type { FetchedToken, Source, SourceDeps, TokenRequest } from './types.js';
 
@@ -22,6 +23,9 @@ export function createOidcSource(config: OidcSourceConfig, deps: SourceDeps): So
         homeDir: deps.homeDir,
         logger: deps.logger,
         now: request.now,
+        cacheDir:
+          deps.cacheDir ??
+          cacheDir({ env: deps.env, platform: deps.platform ?? process.platform, homeDir: deps.homeDir }),
       };
       const session = await openSession(profile, config, deps.cacheStorage ?? 'file', sessionDeps);
       const token = await renew(session, config, sessionDeps, request);

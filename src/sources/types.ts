@@ -58,4 +58,6 @@ export interface SourceDeps {
   profile?: string;
   cacheStorage?: import('../config/types.js').CacheStorage;
   platform?: NodeJS.Platform;
+  /** The resolved cache directory (locks, the login's identity record). */
+  cacheDir?: string;
 }

@@ -59,6 +59,34 @@ describe('keybroker login --device', () => {
     );
   });
 
+  it('status names who is signed in and since when, never a token', async () => {
+    const before = await runKeybroker(['status'], sb);
+    expect(before.stdout).toContain('  login:  not signed in (run keybroker login --profile sso)\n');
+    await loginAs(sb, provider, 'alice');
+    expect((await runKeybroker([], sb)).code).toBe(0);
+    const st = await runKeybroker(['status', '--json'], sb);
+    expect(st.code).toBe(0);
+    const login = JSON.parse(st.stdout).profiles[0].login;
+    expect(login).toEqual({
+      state: 'signed-in',
+      sub: 'alice',
+      email: 'alice@example.test',
+      groups: ['eng', 'llm-users'],
+      loginAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    const text = await runKeybroker(['status'], sb);
+    expect(text.stdout).toContain('  login:  alice (alice@example.test), groups eng, llm-users\n');
+    expect(text.stdout).toContain(`    signed in:    ${login.loginAt}\n`);
+    const secret = fs.readFileSync(
+      `${sb.cacheDir}/${fs.readdirSync(sb.cacheDir).find((f) => f.endsWith('.blob'))}`,
+      'utf8',
+    );
+    for (const out of [st.stdout, text.stdout, st.stderr, text.stderr]) {
+      expect(out).not.toContain(JSON.parse(secret).refreshToken);
+      expect(out).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
+    }
+  });
+
   it('then the token path renews silently with the refresh token and prints the ID token', async () => {
     await loginAs(sb, provider, 'alice');
     const first = await runKeybroker([], sb);

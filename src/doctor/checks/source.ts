@@ -17,6 +17,10 @@ export function sourceDeps(ctx: AppContext, resolved: ResolvedProfile, env: Env)
     homeDir: ctx.homeDir,
     ttlMs: resolved.ttlMs,
     refreshMarginMs: resolved.cache.refreshMarginMs,
+    profile: resolved.name,
+    cacheStorage: resolved.cache.storage,
+    platform: ctx.platform,
+    cacheDir: resolved.cacheDir,
   };
 }
 
