@@ -117,6 +117,7 @@ export async function getToken(
         cacheStorage: resolved.cache.storage,
         platform: ctx.platform,
         cacheDir: resolved.cacheDir,
+        proxy: resolved.proxy,
       }),
     {
       key,

@@ -596,6 +596,7 @@ export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): Reso
     identity: vars.identity,
     policy: loaded.policy,
     cacheDir: loaded.cacheDir,
+    proxy: proxySetting(loaded, profile),
     warnings,
   };
 }
@@ -674,6 +675,19 @@ function capJwtLifetime(
     `${base}/source/lifetimeSec ${source.lifetimeSec} is above the lifetime cap (maxLifetimeSec ${capSec}); using ${capSec}`,
   );
   source.lifetimeSec = capSec;
+}
+
+/**
+ * The profile's `"proxy"`, else the top-level one, else `"env"` (contract §3a). Under lockdown
+ * (`"allowUserConfig": false`) a top-level `"proxy"` in the managed file wins over every profile.
+ */
+function proxySetting(loaded: LoadedConfig, profile: Record<string, unknown>): string {
+  const managed = loaded.layers.find((l) => l.kind === 'managed')?.raw;
+  if (isObject(managed) && managed.allowUserConfig === false && typeof managed.proxy === 'string') {
+    return managed.proxy;
+  }
+  if (typeof profile.proxy === 'string') return profile.proxy;
+  return typeof loaded.merged.proxy === 'string' ? loaded.merged.proxy : 'env';
 }
 
 /** `<profile>-<16 hex of sha256 of the resolved source>`; key order does not matter, the TTL is not part of it. */
@@ -771,6 +785,7 @@ function applySourceDefaults(
     const name = envDefaultName(type, key, inputs.env);
     if (name === undefined) continue;
     const v = inputs.env[name]!;
+    if (key === 'endpoint') refusePlainHttpEndpointFromEnv(name, v);
     if (key !== 'tlsSkipVerify') source[key] = v;
     else if (TRUE_VALUES.has(v)) source[key] = true;
   }
@@ -790,6 +805,30 @@ function applySourceDefaults(
       fill('claims', { user: identity });
       break;
   }
+}
+
+/**
+ * An `http://` AWS endpoint from the environment only for this machine (issue 11 finding 15):
+ * a repository's settings `env` can set AWS_ENDPOINT_URL, and the signed request and session
+ * token must not travel in clear to a host it chose. The config file may name any endpoint.
+ */
+function refusePlainHttpEndpointFromEnv(name: string, value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return; // the format check reports it
+  }
+  if (url.protocol !== 'http:') return;
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)) return;
+  throw configError(
+    'ERR_AWS_ENDPOINT_HTTP',
+    `aws-secrets-manager: ${name} names ${url.origin}, plain http to another machine`,
+    {
+      hint: `use an https:// endpoint, or name the endpoint in the config file (source.endpoint) if plain http is intended; ${seeDocs('ERR_AWS_ENDPOINT_HTTP')}`,
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -275,6 +275,11 @@ const oidcSource = obj(
   ['type', 'issuer', 'clientId'],
 );
 
+const proxySetting = str(
+  'proxy for this profile\'s requests: "env" (HTTPS_PROXY, HTTP_PROXY, NO_PROXY; the default), "none", or a proxy URL',
+  { pattern: '^(env|none|https?://.+)$' },
+);
+
 const profile = obj(
   {
     ttlMs: int('how long Claude Code holds the token, unless CLAUDE_CODE_API_KEY_HELPER_TTL_MS is set', 1, {
@@ -286,6 +291,7 @@ const profile = obj(
       description: 'where the token comes from',
       oneOf: [jwtSource, vaultSource, vaultIdentitySource, awsSource, keychainSource, oidcSource],
     },
+    proxy: proxySetting,
   },
   ['source'],
 );
@@ -349,6 +355,11 @@ export const CONFIG_SCHEMA: Schema = obj(
         pattern: PROFILE_NAME_PATTERN,
       },
       additionalProperties: profile,
+    },
+    proxy: {
+      ...proxySetting,
+      description:
+        'proxy for every profile without its own (a managed file with "allowUserConfig": false makes it win over profiles): "env", "none" or a proxy URL',
     },
   },
   [],

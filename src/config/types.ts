@@ -108,6 +108,7 @@ export type SourceConfig =
   | KeychainSourceConfig;
 
 export interface ProfileConfig {
+  proxy?: string;
   ttlMs?: number;
   timeoutMs?: number;
   source: SourceConfig;
@@ -115,6 +116,7 @@ export interface ProfileConfig {
 
 export interface KeybrokerConfig {
   defaultProfile?: string;
+  proxy?: string;
   allowUserConfig?: boolean;
   /** Managed only: under allowUserConfig false, still take connection settings from the environment. */
   environmentDefaults?: boolean;
@@ -190,6 +192,8 @@ export interface ResolvedProfile {
   policy: ManagedPolicy;
   /** The cache directory for this run (KEYBROKER_CACHE_DIR only when the policy allows it). */
   cacheDir: string;
+  /** The `"proxy"` setting in force (contract §3a): `"env"`, `"none"` or a proxy URL. */
+  proxy?: string;
   /** Non-fatal problems found while resolving (e.g. a malformed TTL variable), printed as warnings. */
   warnings: string[];
 }

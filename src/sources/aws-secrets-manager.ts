@@ -18,6 +18,7 @@ import {
   seeDocs,
   unreachableError,
 } from '../errors.js';
+import { createNetClient } from '../net/client.js';
 import type { FetchedToken, Source, SourceDeps, TokenRequest } from './types.js';
 
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
@@ -73,6 +74,16 @@ export function createAwsSecretsManagerSource(
       if (budgetMs <= 0 || request.signal.aborted) throw timeoutError(where, Math.max(0, budgetMs));
 
       const sdk = await loadSdk();
+      // Explicit TLS settings and routing (contract §3a): the OS trust store, verification
+      // always on (NODE_TLS_REJECT_UNAUTHORIZED=0 changes nothing), HTTPS_PROXY / NO_PROXY /
+      // the profile's "proxy" through CONNECT. The SDK's credential providers (SSO, IMDS,
+      // container) keep their own clients: IMDS and container endpoints are link-local.
+      const net = createNetClient({
+        env: deps.env,
+        proxy: deps.proxy ?? 'env',
+        rejectUnauthorized: true,
+        debug: (line) => deps.logger.debug(line),
+      });
       // Our own deadline, so that the call ends even where the SDK ignores abortSignal
       // (credential providers such as SSO or IMDS run before the request is sent).
       const deadline = new AbortController();
@@ -88,6 +99,8 @@ export function createAwsSecretsManagerSource(
             ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
             maxAttempts: 3,
             requestHandler: {
+              httpsAgent: net.httpsAgent,
+              httpAgent: net.httpAgent,
               // Two attempts fit in the budget even when the first one hangs; the deadline
               // above bounds the whole call, backoff included.
               requestTimeout: Math.max(MIN_ATTEMPT_MS, Math.floor(budgetMs / 2)),
@@ -113,10 +126,12 @@ export function createAwsSecretsManagerSource(
       } catch (e) {
         if (isKeybrokerError(e)) throw e;
         if (signal.aborted) throw timeoutError(where, budgetMs, e);
-        throw classifyAwsError(e, { where, profileName, config, region });
+        const endpoint = config.endpoint ?? `https://secretsmanager.${region ?? 'us-east-1'}.amazonaws.com`;
+        throw net.explain(e, endpoint) ?? classifyAwsError(e, { where, profileName, config, region });
       } finally {
         clearTimeout(timer);
         client.destroy();
+        net.close();
       }
     },
   };

@@ -60,4 +60,6 @@ export interface SourceDeps {
   platform?: NodeJS.Platform;
   /** The resolved cache directory (locks, the login's identity record). */
   cacheDir?: string;
+  /** The profile's `"proxy"` setting (contract §3a): `"env"` (default), `"none"` or a URL. */
+  proxy?: 'env' | 'none' | string;
 }

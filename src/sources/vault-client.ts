@@ -20,6 +20,7 @@ import {
   seeDocs,
   unreachableError,
 } from '../errors.js';
+import { createNetClient, type NetClient, withoutDebugEnv } from '../net/client.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
 import type { SourceDeps, TokenRequest } from './types.js';
 import { type AxiosLike, type TransportResponse, vaultTransport } from './vault-transport.js';
@@ -141,8 +142,11 @@ export function mapVaultError(
   op: VaultOperation,
   config: VaultConnectionConfig,
   authOrigin: string,
+  net?: Pick<NetClient, 'explain'>,
 ): KeybrokerError {
   if (isKeybrokerError(e)) return e;
+  const fromNet = net && config.address ? net.explain(e, config.address) : undefined;
+  if (fromNet) return fromNet;
   const status = statusOf(e);
   if (status !== undefined) {
     return mapStatus(status, vaultErrorsOf(e), op, config, authOrigin, e, retryAfterOf(e));
@@ -361,23 +365,31 @@ function loadCaCert(config: VaultConnectionConfig): Buffer | undefined {
  * keeps those loggers off, so nothing secret can reach stderr that way.
  */
 async function importNodeVault(): Promise<{ nodeVault: unknown; axios: unknown }> {
-  const saved = process.env.DEBUG;
-  delete process.env.DEBUG;
-  try {
+  return withoutDebugEnv(async () => {
     // axios's CommonJS build is the module node-vault itself requires: one copy in the bundle.
     const [nodeVault, axios] = await Promise.all([import('node-vault'), import('axios/dist/node/axios.cjs')]);
     return { nodeVault, axios };
-  } finally {
-    if (saved !== undefined) process.env.DEBUG = saved;
-  }
+  });
+}
+
+/** The network client for a Vault connection: trust store, caCert, verification, proxy. */
+export function vaultNetClient(config: VaultConnectionConfig, deps: SourceDeps): NetClient {
+  const ca = loadCaCert(config);
+  return createNetClient({
+    env: deps.env,
+    proxy: deps.proxy ?? 'env',
+    rejectUnauthorized: config.tlsSkipVerify !== true,
+    ...(ca && config.caCert ? { caCerts: [{ file: config.caCert, pem: ca }] } : {}),
+    debug: (line) => deps.logger.debug(line),
+  });
 }
 
 async function createClient(
   config: VaultConnectionConfig,
   address: string,
   now: () => number,
+  net: NetClient,
 ): Promise<NodeVaultClient> {
-  const ca = loadCaCert(config);
   const mods = (await importNodeVault()) as {
     nodeVault: { default?: unknown };
     axios: { default?: unknown };
@@ -392,11 +404,7 @@ async function createClient(
     // node-vault's default logger prints request bodies (secret ids) when DEBUG=node-vault.
     debug: () => {},
     // Our transport: node-vault's own but for the Retry-After header, which it would drop.
-    'request-promise': vaultTransport(axios, {
-      rejectUnauthorized: config.tlsSkipVerify !== true,
-      ...(ca ? { ca } : {}),
-      now,
-    }),
+    'request-promise': vaultTransport(axios, { net, now }),
   });
   // node-vault's ApiResponseError keeps only the status and body; carry Retry-After over.
   const handle = client.handleVaultResponse;
@@ -431,7 +439,8 @@ export async function openVaultSession(options: OpenOptions): Promise<{
   const { config, deps, request } = options;
   const address = vaultAddress(config);
   const auth: VaultAuthConfig = config.auth ?? { method: 'token' };
-  const client = await createClient(config, address, request.now);
+  const net = vaultNetClient(config, deps);
+  const client = await createClient(config, address, request.now, net);
 
   const withDeadline = async <T>(
     start: (requestOptions: Record<string, unknown>) => Promise<T>,
@@ -495,7 +504,7 @@ export async function openVaultSession(options: OpenOptions): Promise<{
     try {
       body = await withDeadline((requestOptions) => call({ ...args, requestOptions }));
     } catch (e) {
-      throw mapVaultError(e, op, config, origin);
+      throw mapVaultError(e, op, config, origin, net);
     }
     const authBlock = isObject(body) && isObject(body.auth) ? body.auth : undefined;
     const token = authBlock?.client_token;
@@ -544,7 +553,7 @@ export async function openVaultSession(options: OpenOptions): Promise<{
       try {
         return await withDeadline((requestOptions) => client.read(apiPath, requestOptions));
       } catch (e) {
-        throw mapVaultError(e, op, config, origin);
+        throw mapVaultError(e, op, config, origin, net);
       }
     },
   });

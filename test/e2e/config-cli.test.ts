@@ -265,7 +265,7 @@ describe('config errors on the token path', () => {
     const r = await runKeybroker([], sb);
     expect([r.code, r.stdout]).toEqual([2, '']);
     expect(r.stderr).toBe(
-      `keybroker: config ${sb.configPath}: /profiles/default/ttl: unknown key (allowed here: ttlMs, timeoutMs, source; ${DOCS}#err_config_invalid)\n`,
+      `keybroker: config ${sb.configPath}: /profiles/default/ttl: unknown key (allowed here: ttlMs, timeoutMs, source, proxy; ${DOCS}#err_config_invalid)\n`,
     );
   });
 

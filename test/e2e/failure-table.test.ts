@@ -121,7 +121,7 @@ const ROWS: Row[] = [
     name: 'config: unknown top-level key',
     setup: (c) => c.sb.writeConfig({ ...jwtConfig(c.keyFile), profile: {} }),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profile: unknown key (allowed here: $schema, defaultProfile, allowUserConfig, environmentDefaults, maxLifetimeSec, docsUrl, identity, cache, audit, profiles; see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profile: unknown key (allowed here: $schema, defaultProfile, allowUserConfig, environmentDefaults, maxLifetimeSec, docsUrl, identity, cache, audit, profiles, proxy; see docs/troubleshooting.md#err_config_invalid)',
   },
   {
     name: 'config: unknown source key',

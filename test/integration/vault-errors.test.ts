@@ -300,14 +300,14 @@ describe('vault over TLS with a CA made in the test', () => {
     expect(got.value).toBe('tls-token');
   });
 
-  it('without the CA it is exit 3 with a hint naming caCert and VAULT_CACERT', async () => {
+  it('without the CA it is exit 3 ERR_TLS_UNTRUSTED naming the host and the issuer', async () => {
     const f = await failure(
       createVaultSource(tlsSource(), testDeps({ VAULT_TOKEN: tlsToken })).getToken(request()),
     );
     expect(f).toEqual({
       exitCode: 3,
-      code: 'ERR_VAULT_TLS',
-      line: `keybroker: vault at ${tls.address}: TLS failed (UNABLE_TO_VERIFY_LEAF_SIGNATURE) (set the profile's caCert or VAULT_CACERT to the CA that signed Vault's certificate, and check VAULT_ADDR's host name and scheme; see docs/troubleshooting.md#err_vault_tls)`,
+      code: 'ERR_TLS_UNTRUSTED',
+      line: `keybroker: TLS to ${tls.address.replace('https://', '')}: the certificate is signed by issuer CN=keybroker test CA, which is not trusted (install that CA in the system trust store or set the profile's caCert to its PEM file; see docs/troubleshooting.md#err_tls_untrusted)`,
     });
   });
 

@@ -14,6 +14,7 @@
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 export const TEST_ACCOUNT = '123456789012';
@@ -92,6 +93,8 @@ export interface ServerOptions {
   credentials?: TestCredentials[];
   /** Allowed clock skew for X-Amz-Date, as AWS (15 minutes). */
   maxSkewMs?: number;
+  /** Serve https with this key and certificate (the network tests' TLS endpoint). */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 const JSON_CT = 'application/x-amz-json-1.1';
@@ -118,7 +121,11 @@ export async function startSecretsManagerServer(options: ServerOptions = {}): Pr
     return `arn:aws:secretsmanager:${region}:${TEST_ACCOUNT}:secret:${name}-${suffix}`;
   };
 
-  const server = http.createServer((req, res) => {
+  const createServer = (listener: http.RequestListener) =>
+    options.tls
+      ? https.createServer({ key: options.tls.key, cert: options.tls.cert }, listener)
+      : http.createServer(listener);
+  const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -507,7 +514,7 @@ export async function startSecretsManagerServer(options: ServerOptions = {}): Pr
   const port = (server.address() as AddressInfo).port;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     region,
     requests,

@@ -134,6 +134,8 @@ export type VaultFault = (
   | { kind: 'truncated' }
   | { kind: 'wrong-shape'; body: unknown }
   | { kind: 'reset' }
+  /** A standby node's answer: `status` (default 307) with `Location: <to>/v1/<the same path>`. */
+  | { kind: 'redirect'; to: string; status?: number }
 ) & {
   /** Only requests whose API path (no /v1/) matches; all when absent. */
   match?: string | RegExp;
@@ -965,6 +967,11 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
           break;
         case 'sealed':
           send(res, 503, { errors: ['Vault is sealed'] }, rec);
+          return;
+        case 'redirect':
+          rec.status = fault.status ?? 307;
+          res.writeHead(rec.status, { location: `${fault.to}${req.url ?? '/'}`, 'content-length': 0 });
+          res.end();
           return;
         case 'status':
           if (fault.retryAfter !== undefined) res.setHeader('retry-after', fault.retryAfter);

@@ -136,7 +136,7 @@ describe('validateConfig', () => {
   it('rejects unknown top-level keys and partial-layer keys of no source type', () => {
     fx.writeUser({ profile: {} });
     expect(failure(validate)[2]).toBe(
-      `keybroker: config ${fx.userPath}: /profile: unknown key (allowed here: $schema, defaultProfile, allowUserConfig, environmentDefaults, maxLifetimeSec, docsUrl, identity, cache, audit, profiles; ${DOCS})`,
+      `keybroker: config ${fx.userPath}: /profile: unknown key (allowed here: $schema, defaultProfile, allowUserConfig, environmentDefaults, maxLifetimeSec, docsUrl, identity, cache, audit, profiles, proxy; ${DOCS})`,
     );
     fx.writeUser({ profiles: { default: { source: { sevret: 'x' } } } });
     expect(failure(validate)[2]).toBe(

@@ -21,6 +21,7 @@ export function sourceDeps(ctx: AppContext, resolved: ResolvedProfile, env: Env)
     cacheStorage: resolved.cache.storage,
     platform: ctx.platform,
     cacheDir: resolved.cacheDir,
+    proxy: resolved.proxy,
   };
 }
 
