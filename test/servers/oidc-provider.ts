@@ -40,6 +40,8 @@ export interface ProviderOptions {
   /** ID and access token lifetime, seconds (default 3600). */
   tokenTtlSec?: number;
   rotateRefreshToken?: boolean;
+  /** Held before the provider starts on a refresh grant (before it consumes the token), ms. */
+  refreshDelayMs?: number;
   /** Claims every user has in addition to sub/email/groups. */
   users?: TestUser[];
 }
@@ -110,6 +112,9 @@ export async function startOidcProvider(options: ProviderOptions = {}): Promise<
     grants.push({ grantType: String(ctx.oidc.params?.grant_type), ok: false, error: err.error ?? 'error' });
   });
   provider.use(async (ctx, next) => {
+    if (options.refreshDelayMs && ctx.method === 'POST' && ctx.path === '/token') {
+      await new Promise((r) => setTimeout(r, options.refreshDelayMs));
+    }
     await next();
     if (ctx.method === 'POST' && ctx.path === '/token/revocation' && ctx.status === 200) state.revocations++;
     // The provider leaves interval out (clients then wait 5 s); ask for 1 s so tests move on.
