@@ -85,8 +85,8 @@ describe('chaos: SIGKILL during oidc renewals under rotation with reuse detectio
       }
       expect(leftovers(sb.cacheDir)).toEqual([]);
     }
-    console.log(
-      `oidc chaos: ${RUNS} kills over a ${Math.round(span)} ms renewal; ${killedMidRequest} before the provider answered; ${inWindow} in the window between the provider consuming the old refresh token and keybroker storing the new one`,
+    process.stderr.write(
+      `oidc chaos: ${RUNS} kills over a ${Math.round(span)} ms renewal; ${killedMidRequest} before the provider answered; ${inWindow} in the window between the provider consuming the old refresh token and keybroker storing the new one\n`,
     );
     // The window is a few ms of a renewal of several hundred: most runs of this test see none.
     expect(inWindow).toBeLessThanOrEqual(Math.ceil(RUNS / 5));
