@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import type { OidcSourceConfig } from '../config/types.js';
 import type { AppContext } from '../context.js';
 import { configError, seeDocs } from '../errors.js';
+import { cleanLine } from '../output/redact.js';
 import { resolveForCommand } from './token.js';
 
 interface LoginArgs {
@@ -61,7 +62,8 @@ async function runLogin(ctx: AppContext, args: LoginArgs): Promise<void> {
     logger: ctx.logger,
     now: ctx.now,
     cacheDir: resolved.cacheDir,
-    say: (line) => process.stderr.write(`${line}\n`),
+    // The provider's verification URI and user code: one clean line each (output/redact.ts).
+    say: (line) => process.stderr.write(`${cleanLine(line)}\n`),
     ...(Number.isInteger(waitEnv) && waitEnv > 0 ? { waitMs: waitEnv } : {}),
   });
   process.stderr.write(

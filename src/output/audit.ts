@@ -41,7 +41,7 @@ export interface AuditRecord {
  * file the user owns that no one else may read or write. Checked on the path before opening
  * and again on the descriptor opened (O_NOFOLLOW), so a file swapped in between is refused too.
  */
-function checkAuditFile(file: string, st: Stats): void {
+export function checkAuditFile(file: string, st: Stats): void {
   if (st.isSymbolicLink()) throw symlinkError(file);
   assertPrivateFile(file, st, 'audit log');
 }

@@ -69,6 +69,15 @@ describe('finding 7: audit log safety', () => {
     expect(fs.lstatSync(auditFile).isSymbolicLink()).toBe(true);
   });
 
+  it('doctor warns about a planted audit file by the same rule, with its fix', async () => {
+    fs.symlinkSync(path.join(sb.home, 'victim.txt'), auditFile);
+    const r = await runKeybroker(['doctor'], sb, { cwd: sb.dir });
+    expect(r.stdout).toContain(
+      `[warn] audit: audit log ${auditFile}: is a symbolic link\n` +
+        '       fix: replace the link with the file itself; see docs/troubleshooting.md#err_unsafe_symlink\n',
+    );
+  });
+
   it('a symlink to a file that does not exist yet creates nothing', async () => {
     const target = path.join(sb.home, 'planted.log');
     fs.symlinkSync(target, auditFile);

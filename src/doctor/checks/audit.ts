@@ -1,7 +1,7 @@
-/** Doctor: the audit log file is private (or not written yet). */
+/** Doctor: the audit log file is private (or not written yet), by the token path's own check. */
 import * as fs from 'node:fs';
 import type { ResolvedProfile } from '../../config/types.js';
-import { assertPrivateFile } from '../../platform/safe-fs.js';
+import { checkAuditFile } from '../../output/audit.js';
 import { type CheckResult, check } from '../report.js';
 import { fromError } from './scope.js';
 
@@ -15,7 +15,7 @@ export function auditCheck(resolved: ResolvedProfile): CheckResult {
     return check('audit', 'pass', `${file}: not written yet`);
   }
   try {
-    assertPrivateFile(file, st, 'audit log');
+    checkAuditFile(file, st); // the rule the token path writes by
   } catch (e) {
     return fromError('audit', e, 'warn');
   }
