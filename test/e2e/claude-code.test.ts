@@ -1,7 +1,9 @@
 /**
  * The real Claude Code CLI (pinned, installed into .cache/claude-code/ by
  * scripts/install-claude-code.mjs, never into package.json) runs `claude -p` headless against
- * the fake Messages API, with keybroker wired in as its apiKeyHelper by `keybroker init`.
+ * a fake gateway, with keybroker wired in as its apiKeyHelper by `keybroker init`, in each
+ * way Claude Code reaches a gateway: the Messages API, Bedrock pass-through and Vertex
+ * pass-through (issue 15; docs/gateway.md has the table these tests hold).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,7 +12,7 @@ import * as path from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, ROOT, runKeybroker, type Sandbox, waitForSandboxProcesses } from '../helpers/run.js';
-import { type FakeAnthropic, startFakeAnthropic } from '../servers/fake-anthropic.js';
+import { type FakeAnthropic, type GatewayMode, startFakeAnthropic } from '../servers/fake-anthropic.js';
 
 let claudeBin = '';
 let claudeVersion = '';
@@ -50,7 +52,17 @@ afterEach(async () => {
 const AUDIENCE = 'litellm-test';
 
 /** A sandbox with a jwt profile, a fake API and Claude Code's user settings written by `keybroker init`. */
-async function setup(ttlMs: number, sourceOverride?: unknown): Promise<Setup> {
+const MODE_FLAGS: Record<GatewayMode, string[]> = {
+  messages: [],
+  bedrock: ['--mode', 'bedrock'],
+  vertex: ['--mode', 'vertex', '--vertex-project', 'acme-llm', '--vertex-region', 'us-east5'],
+};
+
+async function setup(
+  ttlMs: number,
+  sourceOverride?: unknown,
+  mode: GatewayMode = 'messages',
+): Promise<Setup> {
   const sb = makeSandbox();
   const fake = await startFakeAnthropic();
   const keyFile = path.join(sb.home, 'keys', 'signing.pem');
@@ -71,7 +83,10 @@ async function setup(ttlMs: number, sourceOverride?: unknown): Promise<Setup> {
       },
     },
   });
-  const init = await runKeybroker(['init', '--ttl', String(ttlMs), '--gateway', fake.url], sb);
+  const init = await runKeybroker(
+    ['init', '--ttl', String(ttlMs), '--gateway', fake.baseUrl(mode), ...MODE_FLAGS[mode]],
+    sb,
+  );
   expect(init.stderr).toBe('');
   expect(init.code).toBe(0);
   let jwks = createLocalJWKSet({ keys: [] });
@@ -146,89 +161,172 @@ function fingerprintOf(token: string): string {
 /** Requests that reached the source: everything that was not served from the cache. */
 const MINTS = new Set(['miss', 'refresh', 'rejected']);
 
-function credentials(s: Setup): { bearer: string | undefined; apiKey: string | undefined; status: number }[] {
+interface Credentials {
+  /** The Bearer token (every mode carries it there). */
+  token: string;
+  bearer: string | undefined;
+  apiKey: string | undefined;
+  status: number;
+}
+
+function credentials(s: Setup): Credentials[] {
   return s.fake.messageRequests().map((r) => ({
+    token: (r.headers.authorization ?? '').replace(/^Bearer /, ''),
     bearer: r.headers.authorization,
     apiKey: r.headers['x-api-key'] as string | undefined,
     status: r.status,
   }));
 }
 
+/** Claude Code printed the fake gateway's answer and exited 0. */
+function expectAnswered(run: ClaudeRun): void {
+  expect(run.stdout).toBe('Hello from the fake API.\n');
+  expect(run.code).toBe(0);
+}
+
+/** The token headers each mode sends: both in the Messages API, the Bearer one only in pass-through. */
+function expectHeaders(c: Credentials, mode: GatewayMode): void {
+  expect(c.bearer).toBe(`Bearer ${c.token}`);
+  expect(c.apiKey).toBe(mode === 'messages' ? c.token : undefined);
+}
+
 describe('the real Claude Code CLI (pinned in scripts/install-claude-code.mjs) with keybroker as apiKeyHelper', () => {
   it('runs the pinned version', () => {
-    expect(claudeVersion).toMatch(/^2\.1\.328 \(Claude Code\)$/);
+    expect(claudeVersion).toMatch(/^2\.1\.332 \(Claude Code\)$/);
   });
+});
 
-  it('sends the same verified token as Authorization: Bearer and X-Api-Key', async () => {
-    const s = await setup(300_000);
-    const run = await runClaude(s, []);
-    expect(run.stderr).toBe('');
-    expect(run.stdout).toBe('Hello from the fake API.\n');
-    expect(run.code).toBe(0);
-    const creds = credentials(s);
-    expect(creds.length).toBeGreaterThanOrEqual(1);
-    for (const c of creds) {
-      expect(c.apiKey).toMatch(/^ey[\w-]+\.[\w-]+\.[\w-]+$/);
-      expect(c.bearer).toBe(`Bearer ${c.apiKey}`);
-      const { payload, protectedHeader } = await jwtVerify(c.apiKey!, s.jwks, {
-        audience: AUDIENCE,
-        issuer: 'keybroker-e2e',
+/** The fake gateway checks the Bearer token as LiteLLM's JWT auth would: signature, audience. */
+function verifyingGateway(s: Setup): void {
+  s.fake.setAuthCheck(async (r) => {
+    const m = /^Bearer (.+)$/.exec(r.headers.authorization ?? '');
+    if (!m) return false;
+    try {
+      await jwtVerify(m[1]!, s.jwks, { audience: AUDIENCE, issuer: 'keybroker-e2e' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+for (const mode of ['messages', 'bedrock', 'vertex'] as const) {
+  describe(`Claude Code in the ${mode} mode (keybroker init --gateway ${MODE_FLAGS[mode].join(' ') || '(messages)'})`, () => {
+    it(
+      mode === 'messages'
+        ? 'sends the same verified token as Authorization: Bearer and X-Api-Key'
+        : 'sends the verified token as Authorization: Bearer only',
+      async () => {
+        const s = await setup(300_000, undefined, mode);
+        verifyingGateway(s);
+        const run = await runClaude(s, []);
+        expect(run.stderr).toBe('');
+        expectAnswered(run);
+        const creds = credentials(s);
+        expect(creds.length).toBeGreaterThanOrEqual(1);
+        for (const c of creds) {
+          expect(c.status).toBe(200);
+          expect(c.token).toMatch(/^ey[\w-]+\.[\w-]+\.[\w-]+$/);
+          expectHeaders(c, mode);
+          const { payload, protectedHeader } = await jwtVerify(c.token, s.jwks, {
+            audience: AUDIENCE,
+            issuer: 'keybroker-e2e',
+          });
+          expect(protectedHeader.alg).toBe('ES256');
+          expect(payload.team).toBe('platform');
+          expect(payload.user).toBe(s.sb.env.USER);
+        }
+        expect(new Set(s.fake.messageRequests().map((r) => r.mode))).toEqual(new Set([mode]));
+        if (mode === 'bedrock') {
+          // Bedrock mode lists inference profiles first, with no credential at all.
+          const profiles = s.fake.requests.filter((r) => r.path === '/bedrock/inference-profiles');
+          expect(profiles.length).toBeGreaterThanOrEqual(1);
+          for (const r of profiles) expect(r.headers.authorization).toBeUndefined();
+        }
+        // One process, one fresh token: fetched once, and it is what went out.
+        const mints = auditLines(s).filter((l) => MINTS.has(l.cache ?? ''));
+        expect(mints.length).toBe(1);
+        for (const c of creds) expect(fingerprintOf(c.token)).toBe(mints[0]!.fingerprint);
+      },
+    );
+
+    it('after a 401 the retry carries a different valid token (the rejected-token rule)', async () => {
+      const s = await setup(300_000, undefined, mode);
+      verifyingGateway(s);
+      s.fake.rejectNext(1);
+      const run = await runClaude(s, []);
+      expectAnswered(run);
+      const creds = credentials(s);
+      expect(creds.map((c) => c.status)).toEqual([401, 200]);
+      const [rejected, retried] = creds;
+      expect(retried!.token).not.toBe(rejected!.token);
+      expectHeaders(retried!, mode);
+      await jwtVerify(retried!.token, s.jwks, { audience: AUDIENCE });
+      const lines = auditLines(s);
+      expect(lines.map((l) => l.cache)).toEqual(['miss', 'rejected']);
+      expect(lines.map((l) => l.fingerprint)).toEqual([
+        fingerprintOf(rejected!.token),
+        fingerprintOf(retried!.token),
+      ]);
+    });
+
+    it('with CLAUDE_CODE_API_KEY_HELPER_TTL_MS=1000 two Claude Code processes reach the source at most once per TTL', async () => {
+      const ttlMs = 1000;
+      const s = await setup(ttlMs, undefined, mode);
+      verifyingGateway(s);
+      // Three tool rounds (sleep 1.5 s each): four requests per process, spread over several TTLs.
+      s.fake.tool = { command: 'sleep 1.5', rounds: 3 };
+      const started = Date.now();
+      const runs = await Promise.all([0, 1].map(() => runClaude(s, ['--allowedTools', 'Bash(sleep:*)'])));
+      const elapsedMs = Date.now() - started;
+      for (const run of runs) {
+        expectAnswered(run);
+      }
+      const creds = credentials(s);
+      expect(creds.length).toBe(8);
+      for (const c of creds) {
+        expect(c.status).toBe(200);
+        expectHeaders(c, mode);
+      }
+      const lines = auditLines(s);
+      expect(lines.filter((l) => l.outcome !== 'ok')).toEqual([]);
+      // Each process ran the helper at its start and again once its TTL had passed...
+      expect(lines.length).toBeGreaterThanOrEqual(4);
+      // ...yet keybroker reached its source no more than once per TTL over the whole run.
+      const mints = lines.filter((l) => MINTS.has(l.cache ?? ''));
+      expect(mints.length).toBeGreaterThanOrEqual(1);
+      expect(mints.length).toBeLessThanOrEqual(Math.floor(elapsedMs / ttlMs) + 1);
+      // Every token that went out is one keybroker fetched (and logged).
+      const minted = new Set(mints.map((l) => l.fingerprint));
+      for (const c of creds) expect(minted.has(fingerprintOf(c.token))).toBe(true);
+    });
+
+    if (mode !== 'messages') {
+      // Claude Code's behaviour, measured and pinned here: why a gateway must answer 401, not 403.
+      it('after a 403 Claude Code does not run keybroker again', async () => {
+        const s = await setup(300_000, undefined, mode);
+        s.fake.rejectNext(1, 403);
+        const run = await runClaude(s, []);
+        const creds = credentials(s);
+        expect(creds[0]!.status).toBe(403);
+        // Every request carried the one token keybroker printed once.
+        expect(new Set(creds.map((c) => c.token)).size).toBe(1);
+        expect(auditLines(s).map((l) => l.cache)).toEqual(['miss']);
+        if (mode === 'bedrock') {
+          // The same token is retried, and here the retry is let through.
+          expect(creds.map((c) => c.status)).toEqual([403, 200]);
+          expectAnswered(run);
+        } else {
+          // Vertex gives up at once.
+          expect(run.stdout).toContain('API Error: 403');
+          expect(run.code).toBe(1);
+        }
       });
-      expect(protectedHeader.alg).toBe('ES256');
-      expect(payload.team).toBe('platform');
-      expect(payload.user).toBe(s.sb.env.USER);
     }
-    // One process, one fresh token: fetched once.
-    expect(auditLines(s).filter((l) => MINTS.has(l.cache ?? '')).length).toBe(1);
   });
+}
 
-  it('after a 401 the retry carries a different valid token (the rejected-token rule)', async () => {
-    const s = await setup(300_000);
-    s.fake.rejectNext(1);
-    const run = await runClaude(s, []);
-    expect(run.stdout).toBe('Hello from the fake API.\n');
-    expect(run.code).toBe(0);
-    const creds = credentials(s);
-    expect(creds.map((c) => c.status)).toEqual([401, 200]);
-    const [rejected, retried] = creds;
-    expect(retried!.apiKey).not.toBe(rejected!.apiKey);
-    expect(retried!.bearer).toBe(`Bearer ${retried!.apiKey}`);
-    await jwtVerify(retried!.apiKey!, s.jwks, { audience: AUDIENCE });
-    expect(auditLines(s).map((l) => l.cache)).toEqual(['miss', 'rejected']);
-  });
-
-  it('with CLAUDE_CODE_API_KEY_HELPER_TTL_MS=1000 two Claude Code processes reach the source at most once per TTL', async () => {
-    const ttlMs = 1000;
-    const s = await setup(ttlMs);
-    // Three tool rounds (sleep 1.5 s each): four requests per process, spread over several TTLs.
-    s.fake.tool = { command: 'sleep 1.5', rounds: 3 };
-    const started = Date.now();
-    const runs = await Promise.all([0, 1].map(() => runClaude(s, ['--allowedTools', 'Bash(sleep:*)'])));
-    const elapsedMs = Date.now() - started;
-    for (const run of runs) {
-      expect(run.stdout).toBe('Hello from the fake API.\n');
-      expect(run.code).toBe(0);
-    }
-    const creds = credentials(s);
-    expect(creds.length).toBe(8);
-    for (const c of creds) {
-      expect(c.status).toBe(200);
-      expect(c.bearer).toBe(`Bearer ${c.apiKey}`);
-      await jwtVerify(c.apiKey!, s.jwks, { audience: AUDIENCE });
-    }
-    const lines = auditLines(s);
-    expect(lines.filter((l) => l.outcome !== 'ok')).toEqual([]);
-    // Each process ran the helper at its start and again once its TTL had passed...
-    expect(lines.length).toBeGreaterThanOrEqual(4);
-    // ...yet keybroker reached its source no more than once per TTL over the whole run.
-    const mints = lines.filter((l) => MINTS.has(l.cache ?? ''));
-    expect(mints.length).toBeGreaterThanOrEqual(1);
-    expect(mints.length).toBeLessThanOrEqual(Math.floor(elapsedMs / ttlMs) + 1);
-    // Every token that went out is one keybroker fetched (and logged).
-    const minted = new Set(mints.map((l) => l.fingerprint));
-    for (const c of creds) expect(minted.has(fingerprintOf(c.apiKey!))).toBe(true);
-  });
-
+describe('the real Claude Code CLI when keybroker fails', () => {
   it("shows keybroker's one-line error when the source fails", async () => {
     const missing = '/nonexistent/keybroker-e2e/signing.pem';
     const s = await setup(300_000, { type: 'jwt', signingKey: { file: missing } });
