@@ -15,6 +15,7 @@ import { auditLogPath, cacheDir, expandHome, managedConfigPath, userConfigPath }
 import { assertNotWritableByOthers } from '../platform/safe-fs.js';
 import { sha256Hex } from '../platform/sha256.js';
 import { assertManagedAclSafe } from '../platform/win-acl.js';
+import { credentialIdentity } from './credential-identity.js';
 import { expandTemplates, expandTemplatesDeep, pointerKey, setOwn, type TemplateVars } from './templates.js';
 import {
   type AuditConfig,
@@ -592,7 +593,7 @@ export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): Reso
     timeoutMs: positiveInt(profile.timeoutMs) ?? DEFAULTS.timeoutMs,
     cache,
     audit,
-    cacheKey: cacheKeyFor(name, source),
+    cacheKey: cacheKeyFor(name, source, credentialIdentity(source, inputs)),
     identity: vars.identity,
     policy: loaded.policy,
     cacheDir: loaded.cacheDir,
@@ -690,9 +691,12 @@ function proxySetting(loaded: LoadedConfig, profile: Record<string, unknown>): s
   return typeof loaded.merged.proxy === 'string' ? loaded.merged.proxy : 'env';
 }
 
-/** `<profile>-<16 hex of sha256 of the resolved source>`; key order does not matter, the TTL is not part of it. */
-export function cacheKeyFor(name: string, source: unknown): string {
-  const hash = sha256Hex(stableStringify({ source }));
+/**
+ * `<profile>-<16 hex of sha256 of the resolved source and the credential's identity>`
+ * (contract §2); key order does not matter, the TTL is not part of it.
+ */
+export function cacheKeyFor(name: string, source: unknown, credential?: string): string {
+  const hash = sha256Hex(stableStringify(credential === undefined ? { source } : { source, credential }));
   return `${name}-${hash.slice(0, 16)}`;
 }
 

@@ -331,7 +331,7 @@ describe('TTL, timeout, cache and audit', () => {
 });
 
 describe('cache key', () => {
-  it('is the profile name and 16 hex digits of the resolved source, independent of key order and TTL', () => {
+  it('is the profile name and 16 hex digits of the resolved source and credential, independent of key order and TTL', () => {
     fx.writeUser({
       profiles: { default: { ttlMs: 1000, source: { type: 'vault', path: 'kv/x', field: 'f' } } },
     });
@@ -344,7 +344,7 @@ describe('cache key', () => {
       fx.inputs({ extraEnv: { VAULT_ADDR: 'https://v:8200', CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '7' } }),
     );
     expect(b.cacheKey).toBe(a.cacheKey);
-    expect(a.cacheKey).toBe(cacheKeyFor('default', a.source));
+    expect(a.cacheKey).toBe(cacheKeyFor('default', a.source, 'vault-token:none'));
   });
 
   it('changes with anything in the resolved source, environment defaults included', () => {
