@@ -70,7 +70,7 @@ export const PROFILE_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 const PROFILE_NAME = new RegExp(PROFILE_NAME_PATTERN);
 
 /** Keys whose string value is a file path: a leading `~` is the home directory. */
-const PATH_KEYS = new Set(['file', 'caCert', 'tokenFile', 'secretIdFile', 'jwtFile']);
+const PATH_KEYS = new Set(['file', 'caCert', 'tokenFile', 'secretIdFile', 'jwtFile', 'certFile', 'keyFile']);
 
 // ---------------------------------------------------------------------------------------------
 // Loading

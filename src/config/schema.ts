@@ -104,6 +104,16 @@ const vaultAuth: Schema = {
       },
       ['method', 'role', 'jwtFile'],
     ),
+    obj(
+      {
+        method: { const: 'cert' },
+        mount,
+        name: str('certificate role (auth/<mount>/certs/<name>); default: any role the certificate matches'),
+        certFile: required('PEM file of the device certificate (and its chain) presented over TLS'),
+        keyFile: required('PEM file of its private key, mode 0600 or stricter'),
+      },
+      ['method', 'certFile', 'keyFile'],
+    ),
   ],
 };
 

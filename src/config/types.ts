@@ -40,7 +40,8 @@ export type VaultAuthConfig =
   | { method: 'token'; tokenFile?: string }
   | { method: 'approle'; mount?: string; roleId: string; secretIdFile?: string; secretIdEnv?: string }
   | { method: 'kubernetes'; mount?: string; role: string; jwtFile?: string }
-  | { method: 'jwt'; mount?: string; role: string; jwtFile: string };
+  | { method: 'jwt'; mount?: string; role: string; jwtFile: string }
+  | { method: 'cert'; mount?: string; name?: string; certFile: string; keyFile: string };
 
 export interface VaultConnectionConfig {
   address?: string;

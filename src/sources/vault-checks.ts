@@ -119,6 +119,13 @@ function vaultChecks(src: VaultConnectionConfig, env: Env, homeDir: string): Che
       out.push(fileCheck('source.auth', `jwt auth (role ${auth.role}) token file`, auth.jwtFile, false)!);
       break;
     }
+    case 'cert': {
+      out.push(
+        fileCheck('source.auth', 'cert auth certificate file', auth.certFile, false)!,
+        fileCheck('source.auth', 'cert auth key file', auth.keyFile, true)!,
+      );
+      break;
+    }
   }
   return out;
 }

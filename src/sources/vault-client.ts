@@ -26,7 +26,7 @@ import type { SourceDeps, TokenRequest } from './types.js';
 import { type AxiosLike, type TransportResponse, vaultTransport } from './vault-transport.js';
 
 export const DEFAULT_KUBERNETES_JWT_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-const DEFAULT_MOUNTS = { approle: 'approle', kubernetes: 'kubernetes', jwt: 'jwt' } as const;
+const DEFAULT_MOUNTS = { approle: 'approle', kubernetes: 'kubernetes', jwt: 'jwt', cert: 'cert' } as const;
 
 /** A login token is used again until this close to its expiry (a quarter of short leases). */
 export const LOGIN_RENEW_MARGIN_MS = 60_000;
@@ -49,6 +49,11 @@ export interface NodeVaultClient {
   approleLogin(args: Record<string, unknown>): Promise<unknown>;
   kubernetesLogin(args: Record<string, unknown>): Promise<unknown>;
   jwtLogin(args: Record<string, unknown>): Promise<unknown>;
+  write(
+    path: string,
+    data: Record<string, unknown>,
+    requestOptions?: Record<string, unknown>,
+  ): Promise<unknown>;
   /** Turns a transport response into the body or an ApiResponseError; looked up per request. */
   handleVaultResponse(response: TransportResponse | undefined): Promise<unknown>;
 }
@@ -329,6 +334,9 @@ function loginOrigin(auth: Exclude<VaultAuthConfig, { method: 'token' }>): strin
         : 'no secret id';
     return `approle login at auth/${mount}, ${cred}`;
   }
+  if (auth.method === 'cert') {
+    return `cert login at auth/${mount}${auth.name ? ` as ${auth.name}` : ''}, certificate ${auth.certFile}`;
+  }
   const file = auth.jwtFile ?? DEFAULT_KUBERNETES_JWT_FILE;
   return `${auth.method} login at auth/${mount} as role ${auth.role}, jwt from ${file}`;
 }
@@ -372,10 +380,33 @@ async function importNodeVault(): Promise<{ nodeVault: unknown; axios: unknown }
   });
 }
 
+/**
+ * `cert` auth's device certificate and key. The key is checked as ssh checks a private key
+ * (yours, no group or other bits: exit 6); the certificate is public.
+ */
+function loadClientCert(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (file: string, what: string, mustBePrivate: boolean): Buffer => {
+    try {
+      if (mustBePrivate) assertPrivateFile(file, fs.statSync(file), `vault: ${what}`);
+      return fs.readFileSync(file);
+    } catch (e) {
+      if (isKeybrokerError(e)) throw e;
+      const code = isObject(e) && typeof e.code === 'string' ? e.code : 'error';
+      throw configError('ERR_VAULT_CREDENTIAL_FILE', `vault: cannot read ${what} ${file} (${code})`, {
+        hint: `check the path and its permissions; ${seeDocs('ERR_VAULT_CREDENTIAL_FILE')}`,
+      });
+    }
+  };
+  return { cert: read(certFile, 'certificate file', false), key: read(keyFile, 'key file', true) };
+}
+
 /** The network client for a Vault connection: trust store, caCert, verification, proxy. */
 export function vaultNetClient(config: VaultConnectionConfig, deps: SourceDeps): NetClient {
   const ca = loadCaCert(config);
+  const auth = config.auth;
+  const clientCert = auth?.method === 'cert' ? loadClientCert(auth.certFile, auth.keyFile) : undefined;
   return createNetClient({
+    ...(clientCert ? { clientCert } : {}),
     env: deps.env,
     proxy: deps.proxy ?? 'env',
     rejectUnauthorized: config.tlsSkipVerify !== true,
@@ -488,6 +519,12 @@ export async function openVaultSession(options: OpenOptions): Promise<{
         args.secret_id = v;
       }
       call = (a) => client.approleLogin(a);
+    } else if (auth.method === 'cert') {
+      // The credential is the TLS client certificate the network client presents; node-vault's
+      // certLogin ignores the mount, so post to the login path directly.
+      args = auth.name ? { name: auth.name } : {};
+      call = ({ requestOptions, ...data }) =>
+        client.write(`auth/${mount}/login`, data, requestOptions as Record<string, unknown>);
     } else {
       const jwtFile = auth.jwtFile ?? DEFAULT_KUBERNETES_JWT_FILE;
       // Always pass the mount: node-vault posts to auth//login without it.

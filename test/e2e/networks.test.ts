@@ -7,6 +7,7 @@
  * The Vault and Secrets Manager test servers serve https with a CA made here, so a CONNECT
  * in the proxy's log is the only way a request can have reached them through it.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -370,6 +371,111 @@ describe('AWS endpoints (finding 15)', () => {
     } finally {
       await plain.close();
     }
+  });
+});
+
+describe('Vault cert auth (device certificate)', () => {
+  let device: { certFile: string; keyFile: string; otherCert: string; otherKey: string };
+
+  beforeAll(async () => {
+    // A device CA that Vault's cert role trusts, a device certificate it issued, and one from
+    // another CA, all made here with openssl.
+    const d = path.join(dir, 'device');
+    fs.mkdirSync(d);
+    const run = (...args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: 'pipe' });
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+    run('req', '-x509', ...ec, '-days', '2', '-subj', '/CN=device CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+    run('req', ...ec, '-subj', '/CN=laptop-42', '-keyout', 'device.key', '-out', 'device.csr');
+    run(
+      'x509',
+      '-req',
+      '-in',
+      'device.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-out',
+      'device.pem',
+    );
+    run(
+      'req',
+      '-x509',
+      ...ec,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=stranger',
+      '-keyout',
+      'other.key',
+      '-out',
+      'other.pem',
+    );
+    for (const k of ['device.key', 'other.key']) fs.chmodSync(path.join(d, k), 0o600);
+    device = {
+      certFile: path.join(d, 'device.pem'),
+      keyFile: path.join(d, 'device.key'),
+      otherCert: path.join(d, 'other.pem'),
+      otherKey: path.join(d, 'other.key'),
+    };
+    const admin = vaultAdmin(vault.url, vault.rootToken, { ca: ca.caPem });
+    await admin.enableAuth('cert', 'cert');
+    await admin.must('POST', 'auth/cert/certs/laptops', {
+      certificate: fs.readFileSync(path.join(d, 'ca.pem'), 'utf8'),
+      token_policies: ['reader'],
+      token_ttl: '1h',
+    });
+  });
+
+  const certProfile = (auth: Record<string, unknown>) => ({
+    source: { ...vaultProfile().source, auth: { method: 'cert', ...auth } },
+  });
+
+  it('logs in with the device certificate, and the login token is kept for the next fetch', async () => {
+    sb.writeConfig({
+      profiles: {
+        default: certProfile({ name: 'laptops', certFile: device.certFile, keyFile: device.keyFile }),
+      },
+    });
+    // A short TTL, so that the second run fetches the secret again: with the kept login token.
+    const env = { VAULT_TOKEN: undefined, CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '1500' };
+    const logins = () => vault.count('POST', 'auth/cert/login');
+    const before = logins();
+    expect(await runKeybroker([], sb, { env })).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    expect(logins() - before).toBe(1);
+    const reads = vault.count('GET', 'secret/data/llm');
+    await sleep(1_700);
+    expect(await runKeybroker([], sb, { env })).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
+    expect(vault.count('GET', 'secret/data/llm')).toBeGreaterThan(reads);
+    expect(logins() - before).toBe(1);
+  });
+
+  it('a certificate from another CA is refused: exit 4', async () => {
+    sb.writeConfig({
+      profiles: {
+        default: certProfile({ name: 'laptops', certFile: device.otherCert, keyFile: device.otherKey }),
+      },
+    });
+    const r = await runKeybroker([], sb, { env: { VAULT_TOKEN: undefined } });
+    expect(r).toMatchObject({ code: 4, stdout: '' });
+    expect(r.stderr).toMatch(
+      /^keybroker: vault cert login: login refused \(HTTP 400\) \(check the role and the credential \(cert login at auth\/cert as laptops, certificate [^)]+other\.pem\); see docs\/troubleshooting\.md#err_vault_login_failed\)\n$/,
+    );
+  });
+
+  it('a key file others can read is exit 6, before any request', async () => {
+    const loose = path.join(sb.dir, 'loose.key');
+    fs.copyFileSync(device.keyFile, loose);
+    fs.chmodSync(loose, 0o644);
+    sb.writeConfig({ profiles: { default: certProfile({ certFile: device.certFile, keyFile: loose }) } });
+    const before = vault.requests.length;
+    const r = await runKeybroker([], sb, { env: { VAULT_TOKEN: undefined } });
+    expect(r).toMatchObject({ code: 6, stdout: '' });
+    expect(r.stderr).toContain(loose);
+    expect(vault.requests.length).toBe(before);
   });
 });
 

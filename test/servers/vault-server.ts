@@ -33,6 +33,7 @@ import {
   randomUUID,
   sign,
   verify,
+  X509Certificate,
 } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -469,7 +470,31 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
     return entity;
   };
 
+  /** The current request's TLS client certificate (set by the handler just before route()). */
+  let clientCert: X509Certificate | undefined;
+
   const login = (ns: Namespace, mount: AuthMount, body: Record<string, unknown>): unknown => {
+    if (mount.type === 'cert') {
+      // Vault's cert method: the certificate presented over TLS must be issued by the
+      // role's `certificate` (a CA, or the certificate itself).
+      if (!clientCert) throw badRequest('invalid certificate or no client certificate supplied');
+      const leaf = clientCert;
+      const wanted = typeof body.name === 'string' && body.name ? [body.name] : [...mount.roles.keys()];
+      for (const name of wanted) {
+        const role = mount.roles.get(name);
+        if (!role || typeof role.certificate !== 'string') continue;
+        const trusted = new X509Certificate(role.certificate);
+        const matches =
+          leaf.fingerprint256 === trusted.fingerprint256 ||
+          (leaf.checkIssued(trusted) && leaf.verify(trusted.publicKey));
+        if (!matches) continue;
+        const entity = entityFor(ns, mount, leaf.subject);
+        return envelope(null, {
+          auth: issueToken(ns, role.policies, role.ttlSec, entity.id, { cert_name: name }),
+        });
+      }
+      throw badRequest('invalid certificate or no client certificate supplied');
+    }
     if (mount.type === 'approle') {
       const roleId = body.role_id;
       if (typeof roleId !== 'string' || !roleId) throw badRequest('missing role_id');
@@ -736,7 +761,7 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
       const ap = `${m[1]!.replace(/\/+$/, '')}/`;
       if (ns.auths.has(ap)) throw badRequest(`path is already in use at ${ap}`);
       const type = String(body.type ?? '');
-      if (!['approle', 'kubernetes', 'jwt'].includes(type))
+      if (!['approle', 'kubernetes', 'jwt', 'cert'].includes(type))
         throw badRequest(`plugin not found in the catalog: ${type}`);
       ns.auths.set(ap, {
         path: ap,
@@ -774,7 +799,7 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
         auth: issueToken(ns, policies, ttlSec, '', isObject(body.meta) ? (body.meta as never) : null),
       });
     }
-    m = /^auth\/(.+)\/role\/([^/]+)(\/role-id|\/secret-id)?$/.exec(p);
+    m = /^auth\/(.+)\/(?:role|certs)\/([^/]+)(\/role-id|\/secret-id)?$/.exec(p);
     if (m) {
       const mount = ns.auths.get(`${m[1]}/`);
       if (!mount) throw unsupported();
@@ -1091,6 +1116,9 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
       }
     }
     try {
+      // cert auth reads the TLS client certificate of this request (route runs synchronously).
+      const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate?.(true);
+      clientCert = peer?.raw ? new X509Certificate(peer.raw) : undefined;
       const out = route(method, p, ns, token, body);
       send(res, out.status, out.body, rec);
     } catch (e) {
@@ -1100,7 +1128,11 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
   };
 
   const server = options.tls
-    ? https.createServer({ key: options.tls.key, cert: options.tls.cert }, handler)
+    ? // Asks for a client certificate (cert auth) without requiring one, as Vault does.
+      https.createServer(
+        { key: options.tls.key, cert: options.tls.cert, requestCert: true, rejectUnauthorized: false },
+        handler,
+      )
     : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -1164,7 +1196,7 @@ export interface VaultAdmin {
   deleteKvLatest(mount: string, key: string): Promise<void>;
   putPolicy(name: string, hcl: string): Promise<void>;
   createToken(policies: string[], ttl?: string): Promise<string>;
-  enableAuth(mount: string, type: 'approle' | 'kubernetes' | 'jwt'): Promise<void>;
+  enableAuth(mount: string, type: 'approle' | 'kubernetes' | 'jwt' | 'cert'): Promise<void>;
   authAccessor(mount: string): Promise<string>;
   approleRole(
     mount: string,

@@ -246,7 +246,7 @@ describe('validateConfig', () => {
       {
         profiles: { default: { source: { type: 'vault', path: 'p', field: 'f', auth: { method: 'ldap' } } } },
       },
-      '/profiles/default/source/auth/method: must be one of "token", "approle", "kubernetes", "jwt"',
+      '/profiles/default/source/auth/method: must be one of "token", "approle", "kubernetes", "jwt", "cert"',
       'how to log in to Vault (default {"method": "token"}); ',
     ],
     [
