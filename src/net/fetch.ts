@@ -24,7 +24,11 @@ export interface FetchParts {
 type Fetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
 export async function createFetch(parts: FetchParts): Promise<Fetch> {
-  const undici = await withoutDebugEnv(() => import('undici'));
+  // Bundled (dist/), undici is CommonJS behind ESM interop: its exports sit on `default`.
+  const loaded = await withoutDebugEnv(() => import('undici'));
+  const undici = (
+    (loaded as { Agent?: unknown }).Agent ? loaded : (loaded as unknown as { default: typeof loaded }).default
+  ) as typeof loaded;
   const byProxy = new Map<string, InstanceType<typeof undici.ProxyAgent>>();
   const agent = new undici.Agent({
     connect: parts.tlsOptions(),
