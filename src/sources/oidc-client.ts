@@ -36,11 +36,30 @@ export interface OidcClientDeps {
 }
 
 /**
- * The one place OIDC HTTP goes through. Until the shared network module (trust store, proxies)
- * lands this is Node's fetch; wiring that module in replaces this function's body.
+ * The one place OIDC HTTP goes through: the shared network client (src/net), so the provider is
+ * reached with the OS trust store plus `caCert`, and through the same proxies as every source
+ * (contract §3a). Proxy and untrusted-certificate failures come back as ERR_PROXY /
+ * ERR_TLS_UNTRUSTED.
  */
-export function oidcFetch(_source: OidcSourceConfig, _env: OidcClientDeps['env']): FetchLike {
-  return (url, init) => fetch(url, init);
+export function oidcFetch(source: OidcSourceConfig, env: OidcClientDeps['env']): FetchLike {
+  let net: Promise<import('../net/client.js').NetClient> | undefined;
+  const open = async () => {
+    const { createNetClient } = await import('../net/client.js');
+    return createNetClient({
+      env,
+      rejectUnauthorized: true,
+      ...(source.caCert ? { caCerts: [{ file: source.caCert, pem: readFileSync(source.caCert) }] } : {}),
+    });
+  };
+  return async (url, init) => {
+    net ??= open();
+    const client = await net;
+    try {
+      return await client.fetch(url, init);
+    } catch (e) {
+      throw client.explain(e, url) ?? e;
+    }
+  };
 }
 
 export function scopesOf(source: OidcSourceConfig): string[] {
@@ -171,7 +190,13 @@ export function oidcError(e: unknown, what: string, where: Where): KeybrokerErro
     });
   }
   const name = (e as Error)?.name;
-  const causeCode = ((e as { cause?: { code?: string } })?.cause?.code ?? '') as string;
+  // The first system error code down the cause chain (undici nests it, in AggregateErrors too).
+  let causeCode = '';
+  for (let c: unknown = (e as { cause?: unknown })?.cause, i = 0; c && i < 8 && !causeCode; i++) {
+    const o = c as { code?: unknown; errors?: unknown[]; cause?: unknown };
+    if (typeof o.code === 'string' && /^E[A-Z_]+$/.test(o.code)) causeCode = o.code;
+    c = o.cause ?? o.errors?.[0];
+  }
   const causeName = (e as { cause?: { name?: string } })?.cause?.name;
   if (
     name === 'AbortError' ||
