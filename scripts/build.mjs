@@ -87,6 +87,14 @@ fs.chmodSync(path.join(stage, 'keybroker'), 0o755);
 
 await esbuild.build({
   ...common,
+  // `keybroker explain` prints docs/troubleshooting.md's entries; only the second stage carries
+  // the text (in the lazily imported chunk that reads it), so a cache hit never loads it.
+  define: {
+    ...define,
+    __KEYBROKER_TROUBLESHOOTING__: JSON.stringify(
+      fs.readFileSync(path.join(root, 'docs', 'troubleshooting.md'), 'utf8'),
+    ),
+  },
   entryPoints: { main: path.join(root, 'src/main.ts') },
   outdir: path.join(stage, 'lib'),
   outExtension: { '.js': '.mjs' },

@@ -43,11 +43,31 @@ export class KeybrokerError extends Error {
   }
 }
 
-export const TROUBLESHOOTING = 'docs/troubleshooting.md';
-
-/** "see docs/troubleshooting.md#err_vault_denied" — every hint may end with its anchor. */
+/**
+ * "run keybroker explain ERR_VAULT_DENIED": every hint may end with it. The entry is built into
+ * the executable (docs/troubleshooting.md), so it works on a laptop that has no docs.
+ */
 export function seeDocs(code: string): string {
-  return `see ${TROUBLESHOOTING}#${code.toLowerCase()}`;
+  return `run keybroker explain ${code}`;
+}
+
+/** A hint without its trailing `; run keybroker explain ERR_X`, to wrap under another code. */
+export function withoutDocs(hint: string): string {
+  return hint.replace(/(?:; )?run keybroker explain ERR_[A-Z0-9_]+$/, '');
+}
+
+/**
+ * With a managed `docsUrl`, each `run keybroker explain ERR_X` in a line also points at the
+ * company's page: `run keybroker explain ERR_X or see <docsUrl>#err_x`. Applied where lines are
+ * printed, so every hint gets it whoever built it.
+ */
+export function withDocsUrl(text: string, docsUrl: string | undefined): string {
+  if (!docsUrl) return text;
+  const base = docsUrl.replace(/#.*$/, '');
+  return text.replace(
+    /run keybroker explain (ERR_[A-Z0-9_]+)(?! or see )/g,
+    (m, code: string) => `${m} or see ${base}#${code.toLowerCase()}`,
+  );
 }
 
 function make(exitCode: ExitCodeValue) {
@@ -73,9 +93,9 @@ export function isKeybrokerError(e: unknown): e is KeybrokerError {
 }
 
 /** The one-line stderr rendering of an error (no stack). */
-export function formatErrorLine(e: unknown): string {
+export function formatErrorLine(e: unknown, docsUrl?: string): string {
   if (isKeybrokerError(e)) {
-    const hint = e.hint ? ` (${e.hint})` : '';
+    const hint = e.hint ? ` (${withDocsUrl(e.hint, docsUrl)})` : '';
     return `keybroker: ${oneLine(e.message)}${hint ? oneLine(hint) : ''}`;
   }
   const name = e instanceof Error ? e.name : typeof e;

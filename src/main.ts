@@ -9,6 +9,7 @@ import { BUILD_INFO } from './build-info.js';
 import * as cacheCmd from './cli/cache.js';
 import * as configCmd from './cli/config.js';
 import * as doctorCmd from './cli/doctor.js';
+import * as explainCmd from './cli/explain.js';
 import * as initCmd from './cli/init.js';
 import * as jwksCmd from './cli/jwks.js';
 import * as keychainCmd from './cli/keychain.js';
@@ -17,6 +18,7 @@ import * as loginCmd from './cli/login.js';
 import * as logoutCmd from './cli/logout.js';
 import * as statusCmd from './cli/status.js';
 import * as tokenCmd from './cli/token.js';
+import { managedDocsUrl } from './config/docs-url.js';
 import type { AppContext, GlobalOptions } from './context.js';
 import { configError, ExitCode, formatErrorLine, isKeybrokerError } from './errors.js';
 import { createLogger } from './output/logger.js';
@@ -39,6 +41,7 @@ const COMMANDS = [
   configCmd,
   loginCmd,
   logoutCmd,
+  explainCmd,
 ];
 
 export function createContext(globals: GlobalOptions, startMs?: number): AppContext {
@@ -156,7 +159,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     await parser.parseAsync();
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (e) {
-    process.stderr.write(formatErrorLine(e) + '\n');
+    process.stderr.write(`${formatErrorLine(e, managedDocsUrl(tokenCmd.configInputs(ctx)))}\n`);
     if (ctx.globals.debug && e instanceof Error && e.stack) {
       process.stderr.write(ctx.logger.debugEnabled ? `keybroker: debug stack: ${redactStack(e)}\n` : '');
     }

@@ -7,7 +7,7 @@
  * unreachableError('ERR_KEYCHAIN_UNAVAILABLE'), and so does every call once one has failed
  * (at once, no second wait for a timeout), so the broker can work uncached and warn.
  */
-import { isKeybrokerError, seeDocs, unreachableError } from '../errors.js';
+import { isKeybrokerError, seeDocs, unreachableError, withoutDocs } from '../errors.js';
 import type { Keyring, OpenKeyringOptions } from '../platform/keyring.js';
 import { parseEntry } from './entry.js';
 import type { CacheStore } from './types.js';
@@ -38,7 +38,7 @@ export async function createKeychainStore(opts: KeychainStoreOptions): Promise<C
     if (isKeybrokerError(e) && e.code === 'ERR_KEYCHAIN_UNAVAILABLE') return e;
     const why = isKeybrokerError(e) ? e.message : 'the keychain failed';
     return unreachableError('ERR_KEYCHAIN_UNAVAILABLE', `keychain cache: ${why}`, {
-      hint: `${isKeybrokerError(e) && e.hint ? e.hint.replace(/; see \S+$/, '') : 'set cache.storage to "file" or "none"'}; ${seeDocs('ERR_KEYCHAIN_UNAVAILABLE')}`,
+      hint: `${isKeybrokerError(e) && e.hint ? withoutDocs(e.hint) : 'set cache.storage to "file" or "none"'}; ${seeDocs('ERR_KEYCHAIN_UNAVAILABLE')}`,
       cause: e,
     });
   };

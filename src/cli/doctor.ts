@@ -1,7 +1,10 @@
 /** `keybroker doctor [--probe] [--json]`: exit 0 when every check passes, 1 otherwise. */
 import type { Argv } from 'yargs';
+import { managedDocsUrl } from '../config/docs-url.js';
 import type { AppContext } from '../context.js';
 import { renderText } from '../doctor/report.js';
+import { withDocsUrl } from '../errors.js';
+import { configInputs } from './token.js';
 
 export function register(y: Argv, ctx: AppContext): Argv {
   return y.command(
@@ -18,6 +21,8 @@ export function register(y: Argv, ctx: AppContext): Argv {
     async (argv) => {
       const { runDoctor } = await import('../doctor/run.js');
       const report = await runDoctor(ctx, { probe: Boolean(argv.probe) });
+      const docsUrl = managedDocsUrl(configInputs(ctx));
+      for (const c of report.checks) if (c.hint) c.hint = withDocsUrl(c.hint, docsUrl);
       ctx.stdout(argv.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
       if (!report.ok) process.exitCode = 1;
     },

@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { getToken, type TokenResult } from '../broker/broker.js';
 import { createFileStore } from '../cache/file-store.js';
 import { loadChecked } from '../config/checked.js';
+import { managedDocsUrl } from '../config/docs-url.js';
 import { validatedMarkerName } from '../config/fingerprint.js';
 import { type ConfigInputs, resolveProfile } from '../config/load.js';
 import type { AppContext } from '../context.js';
@@ -76,7 +77,7 @@ async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
         hint: `check that the source is reachable, or raise timeoutMs; ${seeDocs('ERR_TIMEOUT')}`,
       },
     );
-    process.stderr.write(`${formatErrorLine(err)}\n`);
+    process.stderr.write(`${formatErrorLine(err, managedDocsUrl(configInputs(ctx)))}\n`);
     process.exit(err.exitCode);
   }, resolved.timeoutMs + 500);
   hardStop.unref();

@@ -158,6 +158,13 @@ function readManagedLayer(file: string, origin: string, fallback: ManagedFallbac
   }
 }
 
+/** The managed layer alone (no last-good copy), for what must not depend on the user layer. */
+export function readManagedLayerOnly(inputs: ConfigInputs): ConfigLayer {
+  const pctx = { env: inputs.env, platform: inputs.platform, homeDir: inputs.homeDir };
+  const at = managedConfigPath(pctx, pathPresent);
+  return readManagedLayer(expandHome(at.path, inputs.homeDir), at.origin, undefined);
+}
+
 /**
  * What the managed file decides for everyone. These keys are read from the managed layer only
  * (validation refuses them in a user file): the user layer, which a repository's settings can

@@ -46,9 +46,9 @@ export function check(
   return { id, status, message: shown, code: fix.code, hint: cleanLine(withDocs(fix.hint, fix.code)) };
 }
 
-/** Appends the docs anchor unless the hint already names one. */
+/** Appends `run keybroker explain CODE` unless the hint already names an entry. */
 export function withDocs(hint: string, code: string): string {
-  return hint.includes('docs/troubleshooting.md#') ? hint : `${hint}; ${seeDocs(code)}`;
+  return hint.includes('run keybroker explain ') ? hint : `${hint}; ${seeDocs(code)}`;
 }
 
 const LABEL: Record<CheckStatus, string> = { pass: 'ok  ', warn: 'warn', fail: 'FAIL', info: 'info' };

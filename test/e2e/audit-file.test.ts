@@ -41,7 +41,7 @@ describe('finding 7: audit log safety', () => {
     fs.chmodSync(auditFile, 0o666);
     fs.chownSync(auditFile, 65534, 65534);
     await twice(
-      `keybroker: warning: audit record not written: audit log ${auditFile}: owned by uid 65534, not by you (uid 0) (chown it to yourself; see docs/troubleshooting.md#err_unsafe_owner)\n`,
+      `keybroker: warning: audit record not written: audit log ${auditFile}: owned by uid 65534, not by you (uid 0) (chown it to yourself; run keybroker explain ERR_UNSAFE_OWNER)\n`,
     );
     expect(fs.readFileSync(auditFile, 'utf8')).toBe('');
   });
@@ -50,7 +50,7 @@ describe('finding 7: audit log safety', () => {
     fs.writeFileSync(auditFile, '', { mode: 0o666 });
     fs.chmodSync(auditFile, 0o666);
     await twice(
-      `keybroker: warning: audit record not written: audit log ${auditFile}: permissions 0666 are too open (run chmod 600 '${auditFile}'; see docs/troubleshooting.md#err_unsafe_permissions)\n`,
+      `keybroker: warning: audit record not written: audit log ${auditFile}: permissions 0666 are too open (run chmod 600 '${auditFile}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
     );
     expect(fs.readFileSync(auditFile, 'utf8')).toBe('');
     fs.chmodSync(auditFile, 0o600);
@@ -63,7 +63,7 @@ describe('finding 7: audit log safety', () => {
     fs.writeFileSync(target, 'precious\n', { mode: 0o600 });
     fs.symlinkSync(target, auditFile);
     await twice(
-      `keybroker: warning: audit record not written: audit log ${auditFile}: is a symbolic link (replace the link with the file itself; see docs/troubleshooting.md#err_unsafe_symlink)\n`,
+      `keybroker: warning: audit record not written: audit log ${auditFile}: is a symbolic link (replace the link with the file itself; run keybroker explain ERR_UNSAFE_SYMLINK)\n`,
     );
     expect(fs.readFileSync(target, 'utf8')).toBe('precious\n');
     expect(fs.lstatSync(auditFile).isSymbolicLink()).toBe(true);
@@ -74,7 +74,7 @@ describe('finding 7: audit log safety', () => {
     const r = await runKeybroker(['doctor'], sb, { cwd: sb.dir });
     expect(r.stdout).toContain(
       `[warn] audit: audit log ${auditFile}: is a symbolic link\n` +
-        '       fix: replace the link with the file itself; see docs/troubleshooting.md#err_unsafe_symlink\n',
+        '       fix: replace the link with the file itself; run keybroker explain ERR_UNSAFE_SYMLINK\n',
     );
   });
 
@@ -109,7 +109,7 @@ describe('finding 7: audit log safety', () => {
     fs.rmSync(`${auditFile}.1`);
     const again = await runKeybroker(['--refresh'], sb);
     expect(again.stderr).toBe(
-      `keybroker: warning: audit record not written: audit log ${auditFile}: permissions 0644 are too open (run chmod 600 '${auditFile}'; see docs/troubleshooting.md#err_unsafe_permissions)\n`,
+      `keybroker: warning: audit record not written: audit log ${auditFile}: permissions 0644 are too open (run chmod 600 '${auditFile}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
     );
     expect(fs.existsSync(`${auditFile}.1`)).toBe(false);
     expect(fs.readFileSync(auditFile, 'utf8')).toBe(old);

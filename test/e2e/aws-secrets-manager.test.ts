@@ -139,7 +139,7 @@ describe('aws-secrets-manager through dist/keybroker', () => {
     expect(denied.code).toBe(4);
     expect(denied.stdout).toBe('');
     expect(denied.stderr).toBe(
-      `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the default AWS profile; see docs/troubleshooting.md#err_aws_denied)\n`,
+      `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the default AWS profile; run keybroker explain ERR_AWS_DENIED)\n`,
     );
     // With the entry gone, an outage now has nothing stale to fall back on.
     server.secret(secretName).deniedKeys.clear();
@@ -158,7 +158,7 @@ describe('aws-secrets-manager through dist/keybroker', () => {
     expect(r).toMatchObject({
       code: 5,
       stdout: '',
-      stderr: `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: SecretString has no key "token" (set jsonKey to a key of the secret's JSON whose value is the token as a string, or remove jsonKey; see docs/troubleshooting.md#err_aws_json_key)\n`,
+      stderr: `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: SecretString has no key "token" (set jsonKey to a key of the secret's JSON whose value is the token as a string, or remove jsonKey; run keybroker explain ERR_AWS_JSON_KEY)\n`,
     });
     expect(r.stderr).not.toContain(TOKEN);
   });
@@ -249,7 +249,7 @@ describe('failures: one stderr line, exact exit code, nothing on stdout', () => 
       code: 5,
       stdout: '',
       stderr:
-        'keybroker: AWS Secrets Manager secret "e2e/does-not-exist" in us-east-1: not found (check secretId and region; see docs/troubleshooting.md#err_aws_secret_not_found)\n',
+        'keybroker: AWS Secrets Manager secret "e2e/does-not-exist" in us-east-1: not found (check secretId and region; run keybroker explain ERR_AWS_SECRET_NOT_FOUND)\n',
     });
   });
 
@@ -260,7 +260,7 @@ describe('failures: one stderr line, exact exit code, nothing on stdout', () => 
     expect(r).toMatchObject({
       code: 4,
       stdout: '',
-      stderr: `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: no AWS credentials found for AWS profile "dev" (run aws sso login --profile dev or aws configure --profile dev, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; see docs/troubleshooting.md#err_aws_no_credentials)\n`,
+      stderr: `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: no AWS credentials found for AWS profile "dev" (run aws sso login --profile dev or aws configure --profile dev, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; run keybroker explain ERR_AWS_NO_CREDENTIALS)\n`,
     });
   });
 
@@ -268,7 +268,7 @@ describe('failures: one stderr line, exact exit code, nothing on stdout', () => 
     const r = await runKeybroker([], sb, { env: { AWS_SECRET_ACCESS_KEY: 'wrong-secret-key' } });
     expect(r.code).toBe(4);
     expect(r.stderr).toBe(
-      `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; see docs/troubleshooting.md#err_aws_bad_signature)\n`,
+      `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)\n`,
     );
   });
 
@@ -278,7 +278,7 @@ describe('failures: one stderr line, exact exit code, nothing on stdout', () => 
     expect(r).toMatchObject({
       code: 3,
       stdout: '',
-      stderr: `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: throttled by Secrets Manager after retries (try again shortly; many callers share this account's GetSecretValue quota; see docs/troubleshooting.md#err_aws_throttled)\n`,
+      stderr: `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: throttled by Secrets Manager after retries (try again shortly; many callers share this account's GetSecretValue quota; run keybroker explain ERR_AWS_THROTTLED)\n`,
     });
   });
 
@@ -287,7 +287,7 @@ describe('failures: one stderr line, exact exit code, nothing on stdout', () => 
     expect(r).toMatchObject({
       code: 3,
       stdout: '',
-      stderr: `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: cannot reach Secrets Manager at http://127.0.0.1:9 (ECONNREFUSED) (check the network, VPN or proxy, and the endpoint and region settings; see docs/troubleshooting.md#err_aws_unreachable)\n`,
+      stderr: `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: cannot reach Secrets Manager at http://127.0.0.1:9 (ECONNREFUSED) (check the network, VPN or proxy, and the endpoint and region settings; run keybroker explain ERR_AWS_UNREACHABLE)\n`,
     });
   });
 
@@ -298,7 +298,7 @@ describe('failures: one stderr line, exact exit code, nothing on stdout', () => 
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(
-      /^keybroker: AWS Secrets Manager secret "e2e\/llm-\d+" in us-east-1: no answer within \d+ ms \(timeoutMs\) \(.*#err_aws_timeout\)\n$/,
+      /^keybroker: AWS Secrets Manager secret "e2e\/llm-\d+" in us-east-1: no answer within \d+ ms \(timeoutMs\) \(.*run keybroker explain ERR_AWS_TIMEOUT\)\n$/,
     );
   });
 });

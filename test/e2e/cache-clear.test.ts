@@ -118,7 +118,7 @@ describe('cache clear', () => {
     expect(r).toMatchObject({
       code: 6,
       stdout: '',
-      stderr: `keybroker: cache directory ${dir}: writable by others (mode 0777) (run chmod go-w '${dir}'; see docs/troubleshooting.md#err_unsafe_permissions)\n`,
+      stderr: `keybroker: cache directory ${dir}: writable by others (mode 0777) (run chmod go-w '${dir}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
     });
     expect(fs.readdirSync(dir).sort()).toEqual([...names].sort());
   });

@@ -56,7 +56,7 @@ describe('finding 3: the cache key covers the credential', () => {
       code: 4,
       stdout: '',
       stderr:
-        'keybroker: vault: no Vault token found (run vault login, set VAULT_TOKEN, or set source.auth.tokenFile; see docs/troubleshooting.md#err_vault_no_token)\n',
+        'keybroker: vault: no Vault token found (run vault login, set VAULT_TOKEN, or set source.auth.tokenFile; run keybroker explain ERR_VAULT_NO_TOKEN)\n',
     });
     expect(reads()).toBe(2);
 

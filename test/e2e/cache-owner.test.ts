@@ -21,7 +21,7 @@ let sb: Sandbox;
 afterEach(() => sb?.cleanup());
 
 const chownLine = (what: string, uid: number, me: number, fix: string) =>
-  `keybroker: ${what}: owned by uid ${uid}, not by you (uid ${me}) (run sudo chown -R ${me} '${fix}' (a sudo -E run leaves it owned by root); see docs/troubleshooting.md#err_unsafe_owner)\n`;
+  `keybroker: ${what}: owned by uid ${uid}, not by you (uid ${me}) (run sudo chown -R ${me} '${fix}' (a sudo -E run leaves it owned by root); run keybroker explain ERR_UNSAFE_OWNER)\n`;
 
 /** A sandbox with a working jwt profile whose cache holds one entry. */
 async function primed(): Promise<Sandbox> {
@@ -60,7 +60,7 @@ describe.skipIf(!IS_ROOT)('finding 10: a cache directory owned by someone else (
     expect(doctor.code).toBe(1);
     expect(doctor.stdout).toContain(
       `[FAIL] cache.dir: cache directory ${s.cacheDir}: owned by uid ${NOBODY}, not by you (uid 0)\n` +
-        `       fix: run sudo chown -R 0 '${s.cacheDir}' (a sudo -E run leaves it owned by root); see docs/troubleshooting.md#err_unsafe_owner\n`,
+        `       fix: run sudo chown -R 0 '${s.cacheDir}' (a sudo -E run leaves it owned by root); run keybroker explain ERR_UNSAFE_OWNER\n`,
     );
 
     for (const args of [
@@ -120,7 +120,7 @@ describe.skipIf(!IS_ROOT)('finding 10: a cache directory owned by someone else (
     expect(r).toMatchObject({
       code: 6,
       stdout: '',
-      stderr: `keybroker: cache directory ${sb.cacheDir}: cannot be created: ${parent} is owned by uid 0, not by you (uid ${NOBODY}) (run sudo chown -R ${NOBODY} '${parent}' (a sudo -E run leaves it owned by root); see docs/troubleshooting.md#err_unsafe_owner)\n`,
+      stderr: `keybroker: cache directory ${sb.cacheDir}: cannot be created: ${parent} is owned by uid 0, not by you (uid ${NOBODY}) (run sudo chown -R ${NOBODY} '${parent}' (a sudo -E run leaves it owned by root); run keybroker explain ERR_UNSAFE_OWNER)\n`,
     });
   });
 });

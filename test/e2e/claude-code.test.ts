@@ -335,7 +335,7 @@ describe('the real Claude Code CLI when keybroker fails', () => {
     expect(direct.code).toBe(2);
     const line = direct.stderr.trimEnd();
     expect(line).toBe(
-      `keybroker: jwt signing key file ${missing}: does not exist (create it with keybroker keygen --algorithm ES256 --out '${missing}', or fix signingKey.file; see docs/troubleshooting.md#err_jwt_key_file_missing)`,
+      `keybroker: jwt signing key file ${missing}: does not exist (create it with keybroker keygen --algorithm ES256 --out '${missing}', or fix signingKey.file; run keybroker explain ERR_JWT_KEY_FILE_MISSING)`,
     );
     // A gateway refuses a request without a credential.
     s.fake.setAuthCheck((r) => typeof r.headers['x-api-key'] === 'string' && r.headers['x-api-key'] !== '');

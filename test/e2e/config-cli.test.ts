@@ -18,7 +18,6 @@ beforeEach(() => {
 });
 afterEach(() => sb.cleanup());
 
-const DOCS = 'see docs/troubleshooting.md';
 const writeManaged = (config: unknown) =>
   fs.writeFileSync(managedPath, JSON.stringify(config), { mode: 0o644 });
 const vaultProfile = {
@@ -73,7 +72,7 @@ describe('config validate', () => {
     const r = await runKeybroker(['config', 'validate'], sb);
     expect([r.code, r.stdout]).toEqual([2, '']);
     expect(r.stderr).toBe(
-      `keybroker: config ${sb.configPath}: /profiles/default/source/acount: unknown key (allowed here: type, service, account; ${DOCS}#err_config_invalid)\n`,
+      `keybroker: config ${sb.configPath}: /profiles/default/source/acount: unknown key (allowed here: type, service, account; run keybroker explain ERR_CONFIG_INVALID)\n`,
     );
   });
 
@@ -83,7 +82,7 @@ describe('config validate', () => {
     const r = await runKeybroker(['config', 'validate'], sb);
     expect([r.code, r.stdout]).toEqual([2, '']);
     expect(r.stderr).toBe(
-      `keybroker: config ${sb.configPath}: invalid JSON at line 3, column 10: expected a value (fix the syntax there; ${DOCS}#err_config_json)\n`,
+      `keybroker: config ${sb.configPath}: invalid JSON at line 3, column 10: expected a value (fix the syntax there; run keybroker explain ERR_CONFIG_JSON)\n`,
     );
   });
 
@@ -93,7 +92,7 @@ describe('config validate', () => {
     const r = await runKeybroker(['config', 'validate'], sb);
     expect([r.code, r.stdout]).toEqual([6, '']);
     expect(r.stderr).toBe(
-      `keybroker: config file ${sb.configPath}: writable by others (mode 0666) (run chmod go-w '${sb.configPath}'; ${DOCS}#err_unsafe_permissions)\n`,
+      `keybroker: config file ${sb.configPath}: writable by others (mode 0666) (run chmod go-w '${sb.configPath}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
     );
   });
 
@@ -153,7 +152,7 @@ describe('config path', () => {
         `user    ${sb.configPath}  (default location; exists)\n`,
     );
     expect(r.stderr).toBe(
-      `keybroker: config directory ${dir}: writable by others (mode 0777) (run chmod go-w '${dir}'; ${DOCS}#err_unsafe_permissions)\n`,
+      `keybroker: config directory ${dir}: writable by others (mode 0777) (run chmod go-w '${dir}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
     );
   });
 });
@@ -254,7 +253,7 @@ describe('config show', () => {
     const r = await runKeybroker(['config', 'show', '--profile', 'j'], sb);
     expect([r.code, r.stdout]).toEqual([2, '']);
     expect(r.stderr).toBe(
-      `keybroker: config ${sb.configPath}: /profiles/j/source/audience/1: environment variable KB_TEAM is not set (used as \${env:KB_TEAM}) (set KB_TEAM or change that value; ${DOCS}#err_config_env_unset)\n`,
+      `keybroker: config ${sb.configPath}: /profiles/j/source/audience/1: environment variable KB_TEAM is not set (used as \${env:KB_TEAM}) (set KB_TEAM or change that value; run keybroker explain ERR_CONFIG_ENV_UNSET)\n`,
     );
   });
 });
@@ -265,7 +264,7 @@ describe('config errors on the token path', () => {
     const r = await runKeybroker([], sb);
     expect([r.code, r.stdout]).toEqual([2, '']);
     expect(r.stderr).toBe(
-      `keybroker: config ${sb.configPath}: /profiles/default/ttl: unknown key (allowed here: ttlMs, timeoutMs, source, proxy; ${DOCS}#err_config_invalid)\n`,
+      `keybroker: config ${sb.configPath}: /profiles/default/ttl: unknown key (allowed here: ttlMs, timeoutMs, source, proxy; run keybroker explain ERR_CONFIG_INVALID)\n`,
     );
   });
 
@@ -275,7 +274,7 @@ describe('config errors on the token path', () => {
     const r = await runKeybroker(['--profile', 'default'], sb);
     expect([r.code, r.stdout]).toEqual([6, '']);
     expect(r.stderr).toBe(
-      `keybroker: config file ${sb.configPath}: writable by others (mode 0646) (run chmod go-w '${sb.configPath}'; ${DOCS}#err_unsafe_permissions)\n`,
+      `keybroker: config file ${sb.configPath}: writable by others (mode 0646) (run chmod go-w '${sb.configPath}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
     );
   });
 
@@ -284,7 +283,7 @@ describe('config errors on the token path', () => {
     const r = await runKeybroker([], sb, { env: { KEYBROKER_PROFILE: 'c' } });
     expect([r.code, r.stdout]).toEqual([2, '']);
     expect(r.stderr).toBe(
-      `keybroker: profile "c" (from KEYBROKER_PROFILE): not defined in ${sb.configPath} (available: a, b; ${DOCS}#err_config_unknown_profile)\n`,
+      `keybroker: profile "c" (from KEYBROKER_PROFILE): not defined in ${sb.configPath} (available: a, b; run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE)\n`,
     );
   });
 });

@@ -104,7 +104,7 @@ describe('keybroker doctor', () => {
       `[FAIL] claude.helper: no Claude Code settings file sets apiKeyHelper (looked in ${settingsList})`,
     );
     expect(l).toContain(
-      '       fix: run keybroker init (or keybroker init --scope managed as root); see docs/troubleshooting.md#err_claude_no_helper',
+      '       fix: run keybroker init (or keybroker init --scope managed as root); run keybroker explain ERR_CLAUDE_NO_HELPER',
     );
     // Without the settings' TTL, Claude Code holds a token its default 5 minutes: still a match.
     expect(l.at(-1)).toBe('1 check failed');
@@ -125,7 +125,7 @@ describe('keybroker doctor', () => {
       `[FAIL] claude.helper: apiKeyHelper from project-local settings ${file} does not run keybroker: ~/bin/get-key.sh`,
     );
     expect(l).toContain(
-      '       fix: run keybroker init --scope project to replace it; see docs/troubleshooting.md#err_claude_helper_not_keybroker',
+      '       fix: run keybroker init --scope project to replace it; run keybroker explain ERR_CLAUDE_HELPER_NOT_KEYBROKER',
     );
     expect(l).toContain(
       `[warn] claude.project-helper: the project file ${file} sets apiKeyHelper and overrides yours; it runs without a trust prompt in claude -p mode`,
@@ -149,7 +149,7 @@ describe('keybroker doctor', () => {
       `[warn] claude.project-helper: the project file ${file} sets apiKeyHelper and overrides yours; it runs without a trust prompt in claude -p mode`,
     );
     expect(l).toContain(
-      '       fix: remove apiKeyHelper from the project file unless you trust this repository; set it in ~/.claude/settings.json or the managed file; see docs/troubleshooting.md#err_claude_project_helper',
+      '       fix: remove apiKeyHelper from the project file unless you trust this repository; set it in ~/.claude/settings.json or the managed file; run keybroker explain ERR_CLAUDE_PROJECT_HELPER',
     );
     expect(l.at(-1)).toBe('all checks passed, 1 warning');
     expect(r.code).toBe(0);
@@ -170,7 +170,7 @@ describe('keybroker doctor', () => {
       `[FAIL] claude.env: ANTHROPIC_AUTH_TOKEN is set in the env block of ${settings}: Claude Code sends it in Authorization instead of keybroker's token`,
     );
     expect(l).toContain(
-      "       fix: unset ANTHROPIC_AUTH_TOKEN (and remove it from those settings) so both headers carry keybroker's token; see docs/troubleshooting.md#err_claude_env_override",
+      "       fix: unset ANTHROPIC_AUTH_TOKEN (and remove it from those settings) so both headers carry keybroker's token; run keybroker explain ERR_CLAUDE_ENV_OVERRIDE",
     );
     expect(r.stdout).not.toContain('sk-ant-test');
     expect(r.stdout).not.toContain('sk-test-not-a-secret');
@@ -196,7 +196,7 @@ describe('keybroker doctor', () => {
       `[FAIL] claude.ttl: Claude Code holds a token 3600000 ms (CLAUDE_CODE_API_KEY_HELPER_TTL_MS from ${settings}); with the 120000 ms margin a token must live 3720000 ms, but jwt lifetimeSec gives 600000 ms`,
     );
     expect(l).toContain(
-      '       fix: raise lifetimeSec to at least 3720 or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; see docs/troubleshooting.md#err_claude_ttl_mismatch',
+      '       fix: raise lifetimeSec to at least 3720 or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; run keybroker explain ERR_CLAUDE_TTL_MISMATCH',
     );
     expect(r.code).toBe(1);
   });
@@ -239,7 +239,7 @@ describe('keybroker doctor', () => {
     );
     expect(l).toContain(`[FAIL] source.key: signing key file ${secretFile}: permissions 0644 are too open`);
     expect(l).toContain(
-      `       fix: run chmod 600 '${secretFile}'; see docs/troubleshooting.md#err_unsafe_permissions`,
+      `       fix: run chmod 600 '${secretFile}'; run keybroker explain ERR_UNSAFE_PERMISSIONS`,
     );
     expect(r.code).toBe(1);
   });
@@ -315,7 +315,7 @@ describe('keybroker doctor', () => {
     expect(l).toContain('[ok  ] source.auth: token auth with VAULT_TOKEN');
     expect(l).toContain('[FAIL] probe.vault: Vault at http://127.0.0.1:9 cannot be reached (ECONNREFUSED)');
     expect(l).toContain(
-      '       fix: check VAULT_ADDR, your network or VPN, and the CA certificate; see docs/troubleshooting.md#err_vault_unreachable',
+      '       fix: check VAULT_ADDR, your network or VPN, and the CA certificate; run keybroker explain ERR_VAULT_UNREACHABLE',
     );
     expect(l.some((x) => x.startsWith('[FAIL] probe: '))).toBe(true);
     expect(r.stdout).not.toContain('hvs.test');
@@ -336,7 +336,7 @@ describe('keybroker doctor', () => {
     );
     expect(at).toBeGreaterThan(0);
     expect(l[at + 1]).toBe(
-      `       fix: run chmod 600 '${tokenFile}'; see docs/troubleshooting.md#err_unsafe_permissions`,
+      `       fix: run chmod 600 '${tokenFile}'; run keybroker explain ERR_UNSAFE_PERMISSIONS`,
     );
     fs.chmodSync(tokenFile, 0o600);
     expect(lines(await doctor([], h))).toContain(
@@ -351,9 +351,7 @@ describe('keybroker doctor', () => {
     const r = await doctor([], h);
     const l = lines(r);
     expect(l[1]).toBe(`[FAIL] config: config directory ${dir}: writable by others (mode 0777)`);
-    expect(l[2]).toBe(
-      `       fix: run chmod go-w '${dir}'; see docs/troubleshooting.md#err_unsafe_permissions`,
-    );
+    expect(l[2]).toBe(`       fix: run chmod go-w '${dir}'; run keybroker explain ERR_UNSAFE_PERMISSIONS`);
     expect(r.code).toBe(1);
   });
 
@@ -370,8 +368,7 @@ describe('keybroker doctor', () => {
     );
     expect(
       l.find(
-        (x) =>
-          x.startsWith('       fix: ') && x.endsWith('see docs/troubleshooting.md#err_keychain_unavailable'),
+        (x) => x.startsWith('       fix: ') && x.endsWith('run keybroker explain ERR_KEYCHAIN_UNAVAILABLE'),
       ),
     ).toBeDefined();
     expect(r.code).toBe(1);

@@ -101,7 +101,7 @@ describe('keybroker doctor: the gateway mode in force', () => {
     const r = await runKeybroker(['doctor'], sb, { cwd: project });
     expect(claudeLines(r).slice(4)).toEqual([
       "[FAIL] claude.gateway: CLAUDE_CODE_USE_BEDROCK is on but CLAUDE_CODE_SKIP_BEDROCK_AUTH is not: Claude Code signs requests with AWS credentials of its own instead of sending keybroker's token",
-      '       fix: set CLAUDE_CODE_SKIP_BEDROCK_AUTH=1 in the settings env block (keybroker init --gateway URL --mode bedrock); see docs/troubleshooting.md#err_claude_gateway_mode',
+      '       fix: set CLAUDE_CODE_SKIP_BEDROCK_AUTH=1 in the settings env block (keybroker init --gateway URL --mode bedrock); run keybroker explain ERR_CLAUDE_GATEWAY_MODE',
     ]);
     expect(r.code).toBe(1);
   });
@@ -124,9 +124,9 @@ describe('keybroker doctor: the gateway mode in force', () => {
     const r = await runKeybroker(['doctor'], sb, { cwd: project });
     expect(claudeLines(r).slice(4)).toEqual([
       '[FAIL] claude.gateway: CLAUDE_CODE_USE_VERTEX is on but ANTHROPIC_VERTEX_PROJECT_ID is not set: Claude Code cannot build the request path',
-      '       fix: keybroker init --gateway URL --mode vertex --vertex-project P --vertex-region R; see docs/troubleshooting.md#err_claude_gateway_mode',
+      '       fix: keybroker init --gateway URL --mode vertex --vertex-project P --vertex-region R; run keybroker explain ERR_CLAUDE_GATEWAY_MODE',
       `[warn] claude.gateway: ANTHROPIC_BEDROCK_BASE_URL=https://gw.example/bedrock (from ${settingsFile()}) set, but CLAUDE_CODE_USE_BEDROCK is not: Claude Code ignores it and uses the Vertex pass-through`,
-      '       fix: set CLAUDE_CODE_USE_BEDROCK=1 too (keybroker init --gateway URL --mode bedrock), or remove ANTHROPIC_BEDROCK_BASE_URL; see docs/troubleshooting.md#err_claude_gateway_mode',
+      '       fix: set CLAUDE_CODE_USE_BEDROCK=1 too (keybroker init --gateway URL --mode bedrock), or remove ANTHROPIC_BEDROCK_BASE_URL; run keybroker explain ERR_CLAUDE_GATEWAY_MODE',
     ]);
     expect(r.code).toBe(1);
   });
@@ -139,9 +139,9 @@ describe('keybroker doctor: the gateway mode in force', () => {
     const r = await runKeybroker(['doctor'], sb, { cwd: project, env: { ANTHROPIC_API_KEY: 'sk-other' } });
     expect(claudeLines(r).slice(0, 4)).toEqual([
       "[warn] claude.env: ANTHROPIC_API_KEY is set in your environment: in Bedrock pass-through mode Claude Code sends it as X-Api-Key beside keybroker's Bearer token; a gateway that reads X-Api-Key first sees the wrong credential",
-      '       fix: unset ANTHROPIC_API_KEY (and remove it from those settings); see docs/troubleshooting.md#err_claude_env_override',
+      '       fix: unset ANTHROPIC_API_KEY (and remove it from those settings); run keybroker explain ERR_CLAUDE_ENV_OVERRIDE',
       `[FAIL] claude.env: ANTHROPIC_AUTH_TOKEN is set in the env block of ${settingsFile()}: in Bedrock pass-through mode Claude Code sends it as Authorization: Bearer, the only header the gateway reads, instead of keybroker's token`,
-      '       fix: unset ANTHROPIC_AUTH_TOKEN (and remove it from those settings); see docs/troubleshooting.md#err_claude_env_override',
+      '       fix: unset ANTHROPIC_AUTH_TOKEN (and remove it from those settings); run keybroker explain ERR_CLAUDE_ENV_OVERRIDE',
     ]);
     expect(r.stdout).not.toContain('sk-static');
     expect(r.stdout).not.toContain('sk-other');

@@ -109,110 +109,110 @@ const ROWS: Row[] = [
     name: 'config: invalid JSON',
     setup: (c) => fs.writeFileSync(c.sb.writeConfig({}), '{"profiles": {"default": ', { mode: 0o600 }),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: invalid JSON at line 1, column 26: unexpected end of file, expected a value (fix the syntax there; see docs/troubleshooting.md#err_config_json)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: invalid JSON at line 1, column 26: unexpected end of file, expected a value (fix the syntax there; run keybroker explain ERR_CONFIG_JSON)',
   },
   {
     name: 'config: empty file',
     setup: (c) => fs.writeFileSync(c.sb.writeConfig({}), '', { mode: 0o600 }),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: invalid JSON at line 1, column 1: unexpected end of file, expected a value (fix the syntax there; see docs/troubleshooting.md#err_config_json)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: invalid JSON at line 1, column 1: unexpected end of file, expected a value (fix the syntax there; run keybroker explain ERR_CONFIG_JSON)',
   },
   {
     name: 'config: unknown top-level key',
     setup: (c) => c.sb.writeConfig({ ...jwtConfig(c.keyFile), profile: {} }),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profile: unknown key (allowed here: $schema, defaultProfile, allowUserConfig, environmentDefaults, maxLifetimeSec, docsUrl, identity, cache, audit, profiles, proxy; see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profile: unknown key (allowed here: $schema, defaultProfile, allowUserConfig, environmentDefaults, maxLifetimeSec, docsUrl, identity, cache, audit, profiles, proxy; run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'config: unknown source key',
     setup: (c) => c.sb.writeConfig(jwtConfig(c.keyFile, { algorithmn: 'ES256' })),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/algorithmn: unknown key (allowed here: type, algorithm, signingKey, keyId, issuer, audience, subject, lifetimeSec, claims, notBeforeSkewSec; see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/algorithmn: unknown key (allowed here: type, algorithm, signingKey, keyId, issuer, audience, subject, lifetimeSec, claims, notBeforeSkewSec; run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'config: ttlMs is a string',
     setup: (c) => c.sb.writeConfig(jwtConfig(c.keyFile, {}, { ttlMs: '300000' })),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/ttlMs: must be an integer (how long Claude Code holds the token, unless CLAUDE_CODE_API_KEY_HELPER_TTL_MS is set; see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/ttlMs: must be an integer (how long Claude Code holds the token, unless CLAUDE_CODE_API_KEY_HELPER_TTL_MS is set; run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'config: cache.storage not one of file, keychain, none',
     setup: (c) => c.sb.writeConfig({ ...jwtConfig(c.keyFile), cache: { storage: 'disk' } }),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /cache/storage: must be one of "file", "keychain", "none" (see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /cache/storage: must be one of "file", "keychain", "none" (run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'config: unknown source type',
     setup: (c) => writeProfile(c, { type: 'gcp-secret-manager' }),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/type: must be one of "jwt", "vault", "vault-identity", "aws-secrets-manager", "keychain", "oidc" (where the token comes from; see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/type: must be one of "jwt", "vault", "vault-identity", "aws-secrets-manager", "keychain", "oidc" (where the token comes from; run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'config: source without type',
     setup: (c) => c.sb.writeConfig({ profiles: { default: { ttlMs: 300000 } } }),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source: required key missing (see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source: required key missing (run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'config: unknown template',
     setup: (c) => c.sb.writeConfig(jwtConfig(c.keyFile, { issuer: 'kb-${team}' })),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/issuer: unknown template ${team} (use ${user}, ${identity}, ${hostname}, ${profile} or ${env:NAME}; see docs/troubleshooting.md#err_config_template)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/issuer: unknown template ${team} (use ${user}, ${identity}, ${hostname}, ${profile} or ${env:NAME}; run keybroker explain ERR_CONFIG_TEMPLATE)',
   },
   {
     name: 'config: ${env:X} unset',
     setup: (c) => c.sb.writeConfig(jwtConfig(c.keyFile, { audience: '${env:KB_GATEWAY_AUDIENCE}' })),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/audience: environment variable KB_GATEWAY_AUDIENCE is not set (used as ${env:KB_GATEWAY_AUDIENCE}) (set KB_GATEWAY_AUDIENCE or change that value; see docs/troubleshooting.md#err_config_env_unset)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/audience: environment variable KB_GATEWAY_AUDIENCE is not set (used as ${env:KB_GATEWAY_AUDIENCE}) (set KB_GATEWAY_AUDIENCE or change that value; run keybroker explain ERR_CONFIG_ENV_UNSET)',
   },
   {
     name: 'config: claims overwrite a registered claim',
     setup: (c) => c.sb.writeConfig(jwtConfig(c.keyFile, { claims: { iss: 'me' } })),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/claims/iss: key cannot be set here (reserved: iss, sub, aud, exp, nbf, iat, jti) (registered claims come from issuer, audience, subject and lifetimeSec; see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/claims/iss: key cannot be set here (reserved: iss, sub, aud, exp, nbf, iat, jti) (registered claims come from issuer, audience, subject and lifetimeSec; run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'config: jwt lifetimeSec under TTL + margin',
     setup: (c) => c.sb.writeConfig(jwtConfig(c.keyFile, { lifetimeSec: 60 })),
     exit: 2,
-    line: 'keybroker: jwt source: lifetimeSec 60 is shorter than the TTL plus the refresh margin (300 s + 120 s = 420 s) (set lifetimeSec to at least 420 or remove it for the default 2 x TTL + margin = 720; see docs/troubleshooting.md#err_jwt_lifetime_too_short)',
+    line: 'keybroker: jwt source: lifetimeSec 60 is shorter than the TTL plus the refresh margin (300 s + 120 s = 420 s) (set lifetimeSec to at least 420 or remove it for the default 2 x TTL + margin = 720; run keybroker explain ERR_JWT_LIFETIME_TOO_SHORT)',
   },
   {
     name: 'config: defaultProfile names no profile',
     setup: (c) => c.sb.writeConfig({ ...jwtConfig(c.keyFile), defaultProfile: 'work' }),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /defaultProfile: names profile "work", which is not defined (define profiles.work or change defaultProfile; see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /defaultProfile: names profile "work", which is not defined (define profiles.work or change defaultProfile; run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'config: unknown profile from --profile',
     args: ['--profile', 'work'],
     exit: 2,
-    line: 'keybroker: profile "work" (from --profile): not defined in $SB/home/.config/keybroker/config.json (available: default; see docs/troubleshooting.md#err_config_unknown_profile)',
+    line: 'keybroker: profile "work" (from --profile): not defined in $SB/home/.config/keybroker/config.json (available: default; run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE)',
   },
   {
     name: 'config: unknown profile from KEYBROKER_PROFILE',
     env: () => ({ KEYBROKER_PROFILE: 'staging' }),
     exit: 2,
-    line: 'keybroker: profile "staging" (from KEYBROKER_PROFILE): not defined in $SB/home/.config/keybroker/config.json (available: default; see docs/troubleshooting.md#err_config_unknown_profile)',
+    line: 'keybroker: profile "staging" (from KEYBROKER_PROFILE): not defined in $SB/home/.config/keybroker/config.json (available: default; run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE)',
   },
   {
     name: 'config: invalid profile name',
     args: ['--profile', '../etc'],
     exit: 2,
-    line: "keybroker: profile \"../etc\" (from --profile): not a valid profile name (use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; see docs/troubleshooting.md#err_config_profile_name)",
+    line: "keybroker: profile \"../etc\" (from --profile): not a valid profile name (use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; run keybroker explain ERR_CONFIG_PROFILE_NAME)",
   },
   {
     name: 'config: --config names a directory',
     setup: (c) => fs.mkdirSync(path.join(c.sb.home, 'conf.d'), { mode: 0o700 }),
     args: ['--config', '$SB/home/conf.d'],
     exit: 2,
-    line: 'keybroker: config $SB/home/conf.d: cannot read it (EISDIR) (check that the file is readable by you; see docs/troubleshooting.md#err_config_unreadable)',
+    line: 'keybroker: config $SB/home/conf.d: cannot read it (EISDIR) (check that the file is readable by you; run keybroker explain ERR_CONFIG_UNREADABLE)',
   },
   {
     name: 'config: vault address is not a URL',
     setup: (c) => writeProfile(c, kv(c, { address: 'vault.example.com:8200' })),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/address: must match ^https?:// (Vault address (default VAULT_ADDR); see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/address: must match ^https?:// (Vault address (default VAULT_ADDR); run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'config: approle with both secretIdFile and secretIdEnv',
@@ -222,7 +222,7 @@ const ROWS: Row[] = [
         kv(c, { auth: { method: 'approle', roleId: 'r', secretIdFile: '~/sid', secretIdEnv: 'SID' } }),
       ),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/auth: "secretIdFile" and "secretIdEnv" cannot both be set (see docs/troubleshooting.md#err_config_invalid)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: /profiles/default/source/auth: "secretIdFile" and "secretIdEnv" cannot both be set (run keybroker explain ERR_CONFIG_INVALID)',
   },
   {
     name: 'usage: unknown flag',
@@ -234,13 +234,13 @@ const ROWS: Row[] = [
     name: 'config: world-writable user config',
     setup: (c) => fs.chmodSync(c.sb.configPath, 0o666),
     exit: 6,
-    line: "keybroker: config file $SB/home/.config/keybroker/config.json: writable by others (mode 0666) (run chmod go-w '$SB/home/.config/keybroker/config.json'; see docs/troubleshooting.md#err_unsafe_permissions)",
+    line: "keybroker: config file $SB/home/.config/keybroker/config.json: writable by others (mode 0666) (run chmod go-w '$SB/home/.config/keybroker/config.json'; run keybroker explain ERR_UNSAFE_PERMISSIONS)",
   },
   {
     name: 'config: group-writable config directory',
     setup: (c) => fs.chmodSync(path.dirname(c.sb.configPath), 0o770),
     exit: 6,
-    line: "keybroker: config directory $SB/home/.config/keybroker: writable by others (mode 0770) (run chmod go-w '$SB/home/.config/keybroker'; see docs/troubleshooting.md#err_unsafe_permissions)",
+    line: "keybroker: config directory $SB/home/.config/keybroker: writable by others (mode 0770) (run chmod go-w '$SB/home/.config/keybroker'; run keybroker explain ERR_UNSAFE_PERMISSIONS)",
   },
   {
     name: 'config: world-writable managed config',
@@ -249,14 +249,14 @@ const ROWS: Row[] = [
       fs.chmodSync(c.sb.env.KEYBROKER_MANAGED_CONFIG!, 0o666);
     },
     exit: 6,
-    line: "keybroker: managed config file $SB/managed.json: writable by others (mode 0666) (run chmod go-w '$SB/managed.json'; see docs/troubleshooting.md#err_unsafe_permissions)",
+    line: "keybroker: managed config file $SB/managed.json: writable by others (mode 0666) (run chmod go-w '$SB/managed.json'; run keybroker explain ERR_UNSAFE_PERMISSIONS)",
   },
   {
     name: 'config: user config owned by another user',
     needsRoot: true,
     setup: (c) => fs.chownSync(c.sb.configPath, 65534, 65534),
     exit: 6,
-    line: 'keybroker: config file $SB/home/.config/keybroker/config.json: owned by uid 65534, not by you (uid 0) (chown it to yourself or remove it; see docs/troubleshooting.md#err_unsafe_owner)',
+    line: 'keybroker: config file $SB/home/.config/keybroker/config.json: owned by uid 65534, not by you (uid 0) (chown it to yourself or remove it; run keybroker explain ERR_UNSAFE_OWNER)',
   },
   {
     name: 'config: nested 20,000 levels deep',
@@ -266,7 +266,7 @@ const ROWS: Row[] = [
         `{"profiles":{"default":{"source":{"type":"jwt","claims":{"x":${'['.repeat(20_000)}${']'.repeat(20_000)}}}}}}`,
       ),
     exit: 2,
-    line: 'keybroker: config $SB/home/.config/keybroker/config.json: nested more than 64 levels deep (no config needs that; fix the file; see docs/troubleshooting.md#err_config_json)',
+    line: 'keybroker: config $SB/home/.config/keybroker/config.json: nested more than 64 levels deep (no config needs that; fix the file; run keybroker explain ERR_CONFIG_JSON)',
   },
   {
     name: 'config: audit file is a directory (a warning, exit 0)',
@@ -276,7 +276,7 @@ const ROWS: Row[] = [
     },
     exit: 0,
     stdout: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/,
-    line: 'keybroker: warning: audit record not written: audit log $SB/home/audit.d: not a regular file (replace it with a regular file; see docs/troubleshooting.md#err_unsafe_file_type)',
+    line: 'keybroker: warning: audit record not written: audit log $SB/home/audit.d: not a regular file (replace it with a regular file; run keybroker explain ERR_UNSAFE_FILE_TYPE)',
   },
   {
     name: 'config: audit directory cannot be created (a warning, exit 0)',
@@ -298,7 +298,7 @@ const ROWS: Row[] = [
     },
     exit: 0,
     stdout: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/,
-    line: 'keybroker: warning: audit record not written: audit log $SB/home/audit.log: is a symbolic link (replace the link with the file itself; see docs/troubleshooting.md#err_unsafe_symlink)',
+    line: 'keybroker: warning: audit record not written: audit log $SB/home/audit.log: is a symbolic link (replace the link with the file itself; run keybroker explain ERR_UNSAFE_SYMLINK)',
   },
   {
     name: 'audit: file pre-created 0666 by another user (a warning, exit 0)',
@@ -312,7 +312,7 @@ const ROWS: Row[] = [
     },
     exit: 0,
     stdout: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/,
-    line: 'keybroker: warning: audit record not written: audit log $SB/home/audit.log: owned by uid 65534, not by you (uid 0) (chown it to yourself; see docs/troubleshooting.md#err_unsafe_owner)',
+    line: 'keybroker: warning: audit record not written: audit log $SB/home/audit.log: owned by uid 65534, not by you (uid 0) (chown it to yourself; run keybroker explain ERR_UNSAFE_OWNER)',
   },
   // ---- environment
   {
@@ -327,28 +327,28 @@ const ROWS: Row[] = [
     setup: (c) => writeProfile(c, kv(c)),
     env: () => ({ VAULT_TOKEN: vault.rootToken }),
     exit: 2,
-    line: "keybroker: vault: no Vault address configured (set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; see docs/troubleshooting.md#err_vault_no_address)",
+    line: "keybroker: vault: no Vault address configured (set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; run keybroker explain ERR_VAULT_NO_ADDRESS)",
   },
   {
     name: 'environment: VAULT_ADDR not an http(s) URL',
     setup: (c) => writeProfile(c, kv(c)),
     env: () => ({ VAULT_ADDR: 'vault.example.com:8200', VAULT_TOKEN: vault.rootToken }),
     exit: 2,
-    line: 'keybroker: vault: address vault.example.com:8200 is not an http(s) URL (set VAULT_ADDR or source.address to a URL such as https://vault.example.com:8200; see docs/troubleshooting.md#err_vault_bad_address)',
+    line: 'keybroker: vault: address vault.example.com:8200 is not an http(s) URL (set VAULT_ADDR or source.address to a URL such as https://vault.example.com:8200; run keybroker explain ERR_VAULT_BAD_ADDRESS)',
   },
   {
     name: 'environment: no VAULT_TOKEN and no ~/.vault-token',
     setup: (c) => writeProfile(c, kv(c)),
     env: () => ({ VAULT_ADDR: vault.url }),
     exit: 4,
-    line: 'keybroker: vault: no Vault token found (run vault login, set VAULT_TOKEN, or set source.auth.tokenFile; see docs/troubleshooting.md#err_vault_no_token)',
+    line: 'keybroker: vault: no Vault token found (run vault login, set VAULT_TOKEN, or set source.auth.tokenFile; run keybroker explain ERR_VAULT_NO_TOKEN)',
   },
   {
     name: 'environment: VAULT_TOKEN wrong',
     setup: (c) => writeProfile(c, kv(c)),
     env: () => ({ VAULT_ADDR: vault.url, VAULT_TOKEN: 'hvs.not-a-real-token' }),
     exit: 4,
-    line: 'keybroker: vault kv secret/$KV field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on secret/data/$KV (KV v2) or secret/$KV (KV v1); see docs/troubleshooting.md#err_vault_denied)',
+    line: 'keybroker: vault kv secret/$KV field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on secret/data/$KV (KV v2) or secret/$KV (KV v1); run keybroker explain ERR_VAULT_DENIED)',
   },
   {
     name: 'environment: approle secret id variable unset',
@@ -356,63 +356,63 @@ const ROWS: Row[] = [
       writeProfile(c, kv(c, { auth: { method: 'approle', roleId: 'r-1', secretIdEnv: 'KB_SECRET_ID' } })),
     env: () => ({ VAULT_ADDR: vault.url }),
     exit: 2,
-    line: 'keybroker: vault: KB_SECRET_ID is not set (export KB_SECRET_ID with the approle secret id, or use secretIdFile; see docs/troubleshooting.md#err_vault_credential_env)',
+    line: 'keybroker: vault: KB_SECRET_ID is not set (export KB_SECRET_ID with the approle secret id, or use secretIdFile; run keybroker explain ERR_VAULT_CREDENTIAL_ENV)',
   },
   {
     name: 'environment: VAULT_CACERT names a missing file',
     setup: (c) => writeProfile(c, kv(c)),
     env: (c) => ({ ...vaultEnv(), VAULT_CACERT: `${c.sb.dir}/no-ca.pem` }),
     exit: 2,
-    line: "keybroker: vault: cannot read the CA certificate $SB/no-ca.pem (ENOENT) (fix the profile's caCert or VAULT_CACERT; see docs/troubleshooting.md#err_vault_ca_cert)",
+    line: "keybroker: vault: cannot read the CA certificate $SB/no-ca.pem (ENOENT) (fix the profile's caCert or VAULT_CACERT; run keybroker explain ERR_VAULT_CA_CERT)",
   },
   {
     name: 'environment: no AWS region',
     setup: (c) => writeProfile(c, sm(c)),
     env: (c) => ({ ...awsEnv(c), AWS_REGION: undefined }),
     exit: 2,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET": no region configured (set source.region, AWS_REGION, or region in ~/.aws/config for the default AWS profile; see docs/troubleshooting.md#err_aws_region_missing)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET": no region configured (set source.region, AWS_REGION, or region in ~/.aws/config for the default AWS profile; run keybroker explain ERR_AWS_REGION_MISSING)',
   },
   {
     name: 'environment: unknown AWS access key',
     setup: (c) => writeProfile(c, sm(c)),
     env: (c) => ({ ...awsEnv(c), AWS_ACCESS_KEY_ID: 'AKIAUNKNOWNKEY000000' }),
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: AWS does not recognize the access key (check the credentials of the default AWS profile (or AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN), or run aws sso login --profile default; see docs/troubleshooting.md#err_aws_bad_credentials)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: AWS does not recognize the access key (check the credentials of the default AWS profile (or AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN), or run aws sso login --profile default; run keybroker explain ERR_AWS_BAD_CREDENTIALS)',
   },
   {
     name: 'environment: wrong AWS secret access key',
     setup: (c) => writeProfile(c, sm(c)),
     env: (c) => ({ ...awsEnv(c), AWS_SECRET_ACCESS_KEY: 'wrong/secret/access/key/0000000000000000' }),
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; see docs/troubleshooting.md#err_aws_bad_signature)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
   },
   {
     name: 'environment: no AWS credentials at all',
     setup: (c) => writeProfile(c, sm(c)),
     env: (c) => ({ ...awsEnv(c), AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined }),
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: no AWS credentials found for the default AWS profile (run aws sso login --profile default or aws configure --profile default, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; see docs/troubleshooting.md#err_aws_no_credentials)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: no AWS credentials found for the default AWS profile (run aws sso login --profile default or aws configure --profile default, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; run keybroker explain ERR_AWS_NO_CREDENTIALS)',
   },
   {
     name: 'environment: AWS region that signs for another region',
     setup: (c) => writeProfile(c, sm(c)),
     env: (c) => ({ ...awsEnv(c), AWS_REGION: 'eu-west-3' }),
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in eu-west-3: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; see docs/troubleshooting.md#err_aws_bad_signature)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in eu-west-3: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
   },
   {
     name: 'environment: HS256 secret variable unset',
     setup: (c) =>
       writeProfile(c, { type: 'jwt', algorithm: 'HS256', signingKey: { env: 'KB_HS256_SECRET' } }),
     exit: 2,
-    line: 'keybroker: jwt signing key: environment variable KB_HS256_SECRET is not set (set KB_HS256_SECRET to the key (a PKCS#8 PEM, a JWK JSON, or for HS256 the secret), or point signingKey elsewhere; see docs/troubleshooting.md#err_jwt_key_env_unset)',
+    line: 'keybroker: jwt signing key: environment variable KB_HS256_SECRET is not set (set KB_HS256_SECRET to the key (a PKCS#8 PEM, a JWK JSON, or for HS256 the secret), or point signingKey elsewhere; run keybroker explain ERR_JWT_KEY_ENV_UNSET)',
   },
   {
     name: 'environment: KEYBROKER_CACHE_DIR is a file',
     setup: (c) => fs.writeFileSync(path.join(c.sb.dir, 'cache-file'), ''),
     env: (c) => ({ KEYBROKER_CACHE_DIR: `${c.sb.dir}/cache-file` }),
     exit: 6,
-    line: 'keybroker: cache directory $SB/cache-file: not a plain directory (remove it or set KEYBROKER_CACHE_DIR to a private directory; see docs/troubleshooting.md#err_unsafe_cache_dir)',
+    line: 'keybroker: cache directory $SB/cache-file: not a plain directory (remove it or set KEYBROKER_CACHE_DIR to a private directory; run keybroker explain ERR_UNSAFE_CACHE_DIR)',
   },
   // ---- cache files
   {
@@ -433,20 +433,20 @@ const ROWS: Row[] = [
       fs.symlinkSync(elsewhere, entry);
     },
     exit: 6,
-    line: 'keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: is a symbolic link (remove it (keybroker cache clear); see docs/troubleshooting.md#err_unsafe_symlink)',
+    line: 'keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: is a symbolic link (remove it (keybroker cache clear); run keybroker explain ERR_UNSAFE_SYMLINK)',
   },
   {
     name: 'cache: entry readable by others (0644)',
     setup: async (c) => fs.chmodSync(await primeCache(c), 0o644),
     exit: 6,
-    line: "keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: permissions 0644 are too open (run chmod 600 '$SB/home/.cache/keybroker/$ENTRY'; see docs/troubleshooting.md#err_unsafe_permissions)",
+    line: "keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: permissions 0644 are too open (run chmod 600 '$SB/home/.cache/keybroker/$ENTRY'; run keybroker explain ERR_UNSAFE_PERMISSIONS)",
   },
   {
     name: 'cache: entry owned by another user',
     needsRoot: true,
     setup: async (c) => fs.chownSync(await primeCache(c), 65534, 65534),
     exit: 6,
-    line: "keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: owned by uid 65534, not by you (uid 0) (run sudo chown -R 0 '$SB/home/.cache/keybroker' (a sudo -E run leaves it owned by root); see docs/troubleshooting.md#err_unsafe_owner)",
+    line: "keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: owned by uid 65534, not by you (uid 0) (run sudo chown -R 0 '$SB/home/.cache/keybroker' (a sudo -E run leaves it owned by root); run keybroker explain ERR_UNSAFE_OWNER)",
   },
   {
     name: 'cache: entry is a directory',
@@ -456,7 +456,7 @@ const ROWS: Row[] = [
       fs.mkdirSync(entry, { mode: 0o700 });
     },
     exit: 6,
-    line: 'keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: not a regular file (replace it with a regular file; see docs/troubleshooting.md#err_unsafe_file_type)',
+    line: 'keybroker: cache entry $SB/home/.cache/keybroker/$ENTRY: not a regular file (replace it with a regular file; run keybroker explain ERR_UNSAFE_FILE_TYPE)',
   },
   {
     name: 'cache: directory writable by others (0777)',
@@ -465,7 +465,7 @@ const ROWS: Row[] = [
       fs.chmodSync(c.sb.cacheDir, 0o777);
     },
     exit: 6,
-    line: "keybroker: cache directory $SB/home/.cache/keybroker: writable by others (mode 0777) (run chmod go-w '$SB/home/.cache/keybroker'; see docs/troubleshooting.md#err_unsafe_permissions)",
+    line: "keybroker: cache directory $SB/home/.cache/keybroker: writable by others (mode 0777) (run chmod go-w '$SB/home/.cache/keybroker'; run keybroker explain ERR_UNSAFE_PERMISSIONS)",
   },
   {
     name: 'cache: directory is a symlink',
@@ -476,7 +476,7 @@ const ROWS: Row[] = [
       fs.symlinkSync(real, c.sb.cacheDir);
     },
     exit: 6,
-    line: 'keybroker: cache directory $SB/home/.cache/keybroker: not a plain directory (remove it or set KEYBROKER_CACHE_DIR to a private directory; see docs/troubleshooting.md#err_unsafe_cache_dir)',
+    line: 'keybroker: cache directory $SB/home/.cache/keybroker: not a plain directory (remove it or set KEYBROKER_CACHE_DIR to a private directory; run keybroker explain ERR_UNSAFE_CACHE_DIR)',
   },
   {
     name: 'cache: directory owned by another user',
@@ -486,27 +486,27 @@ const ROWS: Row[] = [
       fs.chownSync(c.sb.cacheDir, 65534, 65534);
     },
     exit: 6,
-    line: "keybroker: cache directory $SB/home/.cache/keybroker: owned by uid 65534, not by you (uid 0) (run sudo chown -R 0 '$SB/home/.cache/keybroker' (a sudo -E run leaves it owned by root); see docs/troubleshooting.md#err_unsafe_owner)",
+    line: "keybroker: cache directory $SB/home/.cache/keybroker: owned by uid 65534, not by you (uid 0) (run sudo chown -R 0 '$SB/home/.cache/keybroker' (a sudo -E run leaves it owned by root); run keybroker explain ERR_UNSAFE_OWNER)",
   },
   // ---- filesystem permissions
   {
     name: 'permissions: signing key file 0644',
     setup: (c) => fs.chmodSync(c.keyFile, 0o644),
     exit: 6,
-    line: "keybroker: signing key file $SB/home/key.pem: permissions 0644 are too open (run chmod 600 '$SB/home/key.pem'; see docs/troubleshooting.md#err_unsafe_permissions)",
+    line: "keybroker: signing key file $SB/home/key.pem: permissions 0644 are too open (run chmod 600 '$SB/home/key.pem'; run keybroker explain ERR_UNSAFE_PERMISSIONS)",
   },
   {
     name: 'permissions: signing key file missing',
     setup: (c) => fs.rmSync(c.keyFile),
     exit: 2,
-    line: "keybroker: jwt signing key file $SB/home/key.pem: does not exist (create it with keybroker keygen --algorithm ES256 --out '$SB/home/key.pem', or fix signingKey.file; see docs/troubleshooting.md#err_jwt_key_file_missing)",
+    line: "keybroker: jwt signing key file $SB/home/key.pem: does not exist (create it with keybroker keygen --algorithm ES256 --out '$SB/home/key.pem', or fix signingKey.file; run keybroker explain ERR_JWT_KEY_FILE_MISSING)",
   },
   {
     name: 'permissions: signing key file owned by another user',
     needsRoot: true,
     setup: (c) => fs.chownSync(c.keyFile, 65534, 65534),
     exit: 6,
-    line: 'keybroker: signing key file $SB/home/key.pem: owned by uid 65534, not by you (uid 0) (chown it to yourself, or to root with mode 0640 or stricter; see docs/troubleshooting.md#err_unsafe_owner)',
+    line: 'keybroker: signing key file $SB/home/key.pem: owned by uid 65534, not by you (uid 0) (chown it to yourself, or to root with mode 0640 or stricter; run keybroker explain ERR_UNSAFE_OWNER)',
   },
   {
     name: 'permissions: approle secret id file missing',
@@ -514,7 +514,7 @@ const ROWS: Row[] = [
       writeProfile(c, kv(c, { auth: { method: 'approle', roleId: 'r-1', secretIdFile: '~/secret-id' } })),
     env: () => ({ VAULT_ADDR: vault.url }),
     exit: 2,
-    line: 'keybroker: vault: cannot read secret id file $SB/home/secret-id (ENOENT) (check the path and its permissions; see docs/troubleshooting.md#err_vault_credential_file)',
+    line: 'keybroker: vault: cannot read secret id file $SB/home/secret-id (ENOENT) (check the path and its permissions; run keybroker explain ERR_VAULT_CREDENTIAL_FILE)',
   },
   {
     name: 'permissions: approle secret id file 0644',
@@ -524,7 +524,7 @@ const ROWS: Row[] = [
     },
     env: () => ({ VAULT_ADDR: vault.url }),
     exit: 6,
-    line: "keybroker: vault: secret id file $SB/home/secret-id: permissions 0644 are too open (run chmod 600 '$SB/home/secret-id'; see docs/troubleshooting.md#err_unsafe_permissions)",
+    line: "keybroker: vault: secret id file $SB/home/secret-id: permissions 0644 are too open (run chmod 600 '$SB/home/secret-id'; run keybroker explain ERR_UNSAFE_PERMISSIONS)",
   },
   {
     name: 'permissions: ~/.vault-token readable by the group',
@@ -534,14 +534,14 @@ const ROWS: Row[] = [
     },
     env: () => ({ VAULT_ADDR: vault.url }),
     exit: 6,
-    line: "keybroker: vault: token file $SB/home/.vault-token: permissions 0640 are too open (run chmod 600 '$SB/home/.vault-token'; see docs/troubleshooting.md#err_unsafe_permissions)",
+    line: "keybroker: vault: token file $SB/home/.vault-token: permissions 0640 are too open (run chmod 600 '$SB/home/.vault-token'; run keybroker explain ERR_UNSAFE_PERMISSIONS)",
   },
   {
     name: 'environment: keychain source with no session bus',
     setup: (c) => writeProfile(c, { type: 'keychain', service: 'kb-failure-table', account: 'llm' }),
     env: (c) => ({ DBUS_SESSION_BUS_ADDRESS: `unix:path=${c.sb.dir}/no-bus` }),
     exit: 3,
-    line: 'keybroker: keychain (Secret Service): session bus at $SB/no-bus: ENOENT (start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_unavailable)',
+    line: 'keybroker: keychain (Secret Service): session bus at $SB/no-bus: ENOENT (start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, or set cache.storage to "file" or "none"; run keybroker explain ERR_KEYCHAIN_UNAVAILABLE)',
   },
   // ---- upstream answers: Vault
   {
@@ -552,21 +552,21 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 4,
-    line: 'keybroker: vault kv secret/$KV field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on secret/data/$KV; see docs/troubleshooting.md#err_vault_denied)',
+    line: 'keybroker: vault kv secret/$KV field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on secret/data/$KV; run keybroker explain ERR_VAULT_DENIED)',
   },
   {
     name: 'vault: 404 no such secret',
     setup: (c) => writeProfile(c, kv(c, { path: `secret/${c.kvKey}-missing` })),
     env: vaultEnv,
     exit: 5,
-    line: 'keybroker: vault kv secret/$KV-missing field token: not found at secret/data/$KV-missing (HTTP 404) (check the path (and namespace); see docs/troubleshooting.md#err_vault_not_found)',
+    line: 'keybroker: vault kv secret/$KV-missing field token: not found at secret/data/$KV-missing (HTTP 404) (check the path (and namespace); run keybroker explain ERR_VAULT_NOT_FOUND)',
   },
   {
     name: 'vault: the secret has no such field',
     setup: (c) => writeProfile(c, kv(c, { field: 'apiKey' })),
     env: vaultEnv,
     exit: 5,
-    line: 'keybroker: vault kv secret/$KV field apiKey: the secret has no field apiKey (check the field name (vault kv get secret/$KV lists them); see docs/troubleshooting.md#err_vault_field_missing)',
+    line: 'keybroker: vault kv secret/$KV field apiKey: the secret has no field apiKey (check the field name (vault kv get secret/$KV lists them); run keybroker explain ERR_VAULT_FIELD_MISSING)',
   },
   {
     name: 'vault: the field is empty',
@@ -576,7 +576,7 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 5,
-    line: 'keybroker: vault kv secret/$KV field token: the value is empty (write the token into the field; see docs/troubleshooting.md#err_vault_field_empty)',
+    line: 'keybroker: vault kv secret/$KV field token: the value is empty (write the token into the field; run keybroker explain ERR_VAULT_FIELD_EMPTY)',
   },
   {
     name: 'vault: the field is not a string',
@@ -586,7 +586,7 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 5,
-    line: 'keybroker: vault kv secret/$KV field token: the value is a number, not a string (store the token as a string; see docs/troubleshooting.md#err_vault_field_not_string)',
+    line: 'keybroker: vault kv secret/$KV field token: the value is a number, not a string (store the token as a string; run keybroker explain ERR_VAULT_FIELD_NOT_STRING)',
   },
   {
     name: 'vault: the value holds whitespace',
@@ -596,7 +596,7 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 5,
-    line: 'keybroker: vault source of profile default: the value holds whitespace or characters that are not printable ASCII (Claude Code accepts one printable-ASCII token; check what is stored at the source; see docs/troubleshooting.md#err_token_invalid)',
+    line: 'keybroker: vault source of profile default: the value holds whitespace or characters that are not printable ASCII (Claude Code accepts one printable-ASCII token; check what is stored at the source; run keybroker explain ERR_TOKEN_INVALID)',
   },
   {
     name: 'vault: 500',
@@ -606,7 +606,7 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 3,
-    line: 'keybroker: vault kv secret/$KV field token: Vault answered HTTP 500 (retry later, and check that VAULT_ADDR points at a healthy Vault node; see docs/troubleshooting.md#err_vault_server_error)',
+    line: 'keybroker: vault kv secret/$KV field token: Vault answered HTTP 500 (retry later, and check that VAULT_ADDR points at a healthy Vault node; run keybroker explain ERR_VAULT_SERVER_ERROR)',
   },
   {
     name: 'vault: 503 sealed',
@@ -616,7 +616,7 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 3,
-    line: 'keybroker: vault at $VAULT: Vault is sealed (ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; see docs/troubleshooting.md#err_vault_sealed)',
+    line: 'keybroker: vault at $VAULT: Vault is sealed (ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; run keybroker explain ERR_VAULT_SEALED)',
   },
   {
     name: 'vault: an HTML login page',
@@ -626,7 +626,7 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 3,
-    line: 'keybroker: vault kv secret/$KV field token: the answer holds no data (check that VAULT_ADDR points at Vault itself and not at a proxy or login page; see docs/troubleshooting.md#err_vault_bad_response)',
+    line: 'keybroker: vault kv secret/$KV field token: the answer holds no data (check that VAULT_ADDR points at Vault itself and not at a proxy or login page; run keybroker explain ERR_VAULT_BAD_RESPONSE)',
   },
   {
     name: 'vault: truncated JSON',
@@ -636,7 +636,7 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 3,
-    line: 'keybroker: vault kv secret/$KV field token: the answer holds no data (check that VAULT_ADDR points at Vault itself and not at a proxy or login page; see docs/troubleshooting.md#err_vault_bad_response)',
+    line: 'keybroker: vault kv secret/$KV field token: the answer holds no data (check that VAULT_ADDR points at Vault itself and not at a proxy or login page; run keybroker explain ERR_VAULT_BAD_RESPONSE)',
   },
   {
     name: 'vault: connection reset mid-answer',
@@ -646,7 +646,7 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 3,
-    line: "keybroker: vault at $VAULT: connection closed before a complete answer (check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; see docs/troubleshooting.md#err_vault_unreachable)",
+    line: "keybroker: vault at $VAULT: connection closed before a complete answer (check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; run keybroker explain ERR_VAULT_UNREACHABLE)",
   },
   {
     name: 'vault: no answer before timeoutMs',
@@ -656,21 +656,21 @@ const ROWS: Row[] = [
     },
     env: vaultEnv,
     exit: 3,
-    line: "keybroker: vault at $VAULT: no answer before the deadline (check VAULT_ADDR and the network, or raise the profile's timeoutMs; see docs/troubleshooting.md#err_vault_timeout)",
+    line: "keybroker: vault at $VAULT: no answer before the deadline (check VAULT_ADDR and the network, or raise the profile's timeoutMs; run keybroker explain ERR_VAULT_TIMEOUT)",
   },
   {
     name: 'vault: connection refused',
     setup: (c) => writeProfile(c, kv(c, { address: `http://127.0.0.1:${refusedPort}` })),
     env: vaultEnv,
     exit: 3,
-    line: "keybroker: vault at http://$REFUSED: connection refused (check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; see docs/troubleshooting.md#err_vault_unreachable)",
+    line: "keybroker: vault at http://$REFUSED: connection refused (check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; run keybroker explain ERR_VAULT_UNREACHABLE)",
   },
   {
     name: 'vault-identity: no such role',
     setup: (c) => writeProfile(c, { type: 'vault-identity', role: `nope-${c.kvKey}` }),
     env: vaultEnv,
     exit: 5,
-    line: 'keybroker: vault identity token for role nope-$KV: no such role (HTTP 400) (create it with vault write identity/oidc/role/<role> key=<key>; see docs/troubleshooting.md#err_vault_not_found)',
+    line: 'keybroker: vault identity token for role nope-$KV: no such role (HTTP 400) (create it with vault write identity/oidc/role/<role> key=<key>; run keybroker explain ERR_VAULT_NOT_FOUND)',
   },
   // ---- upstream answers: Secrets Manager
   {
@@ -678,7 +678,7 @@ const ROWS: Row[] = [
     setup: (c) => writeProfile(c, sm(c, { secretId: `${c.secretName}-missing` })),
     env: awsEnv,
     exit: 5,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET-missing" in us-east-1: not found (check secretId and region; see docs/troubleshooting.md#err_aws_secret_not_found)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET-missing" in us-east-1: not found (check secretId and region; run keybroker explain ERR_AWS_SECRET_NOT_FOUND)',
   },
   {
     name: 'aws: access denied',
@@ -688,7 +688,7 @@ const ROWS: Row[] = [
     },
     env: awsEnv,
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the default AWS profile; see docs/troubleshooting.md#err_aws_denied)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the default AWS profile; run keybroker explain ERR_AWS_DENIED)',
   },
   {
     name: 'aws: KMS cannot decrypt',
@@ -698,7 +698,7 @@ const ROWS: Row[] = [
     },
     env: awsEnv,
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: Secrets Manager could not decrypt the secret with its KMS key (allow kms:Decrypt on the secret\'s KMS key for the identity of the default AWS profile; see docs/troubleshooting.md#err_aws_kms_denied)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: Secrets Manager could not decrypt the secret with its KMS key (allow kms:Decrypt on the secret\'s KMS key for the identity of the default AWS profile; run keybroker explain ERR_AWS_KMS_DENIED)',
   },
   {
     name: 'aws: secret scheduled for deletion',
@@ -708,14 +708,14 @@ const ROWS: Row[] = [
     },
     env: awsEnv,
     exit: 5,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: the secret cannot be read (scheduled for deletion or otherwise unavailable) (restore the secret (aws secretsmanager restore-secret) or point secretId at another one; see docs/troubleshooting.md#err_aws_secret_unavailable)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: the secret cannot be read (scheduled for deletion or otherwise unavailable) (restore the secret (aws secretsmanager restore-secret) or point secretId at another one; run keybroker explain ERR_AWS_SECRET_UNAVAILABLE)',
   },
   {
     name: 'aws: jsonKey on a secret that is not JSON',
     setup: (c) => writeProfile(c, sm(c, { jsonKey: 'apiKey' })),
     env: awsEnv,
     exit: 5,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: SecretString is not a JSON object, so jsonKey "apiKey" cannot be read (set jsonKey to a key of the secret\'s JSON whose value is the token as a string, or remove jsonKey; see docs/troubleshooting.md#err_aws_json_key)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: SecretString is not a JSON object, so jsonKey "apiKey" cannot be read (set jsonKey to a key of the secret\'s JSON whose value is the token as a string, or remove jsonKey; run keybroker explain ERR_AWS_JSON_KEY)',
   },
   {
     name: 'aws: the secret is an empty string',
@@ -725,7 +725,7 @@ const ROWS: Row[] = [
     },
     env: awsEnv,
     exit: 5,
-    line: 'keybroker: aws-secrets-manager source of profile default: the value is empty (store a non-empty token at the source; see docs/troubleshooting.md#err_token_empty)',
+    line: 'keybroker: aws-secrets-manager source of profile default: the value is empty (store a non-empty token at the source; run keybroker explain ERR_TOKEN_EMPTY)',
   },
   {
     name: 'aws: throttled after retries',
@@ -733,7 +733,7 @@ const ROWS: Row[] = [
     setup: (c) => writeProfile(c, sm(c)),
     env: awsEnv,
     exit: 3,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: throttled by Secrets Manager after retries (try again shortly; many callers share this account\'s GetSecretValue quota; see docs/troubleshooting.md#err_aws_throttled)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: throttled by Secrets Manager after retries (try again shortly; many callers share this account\'s GetSecretValue quota; run keybroker explain ERR_AWS_THROTTLED)',
   },
   {
     name: 'aws: 503 after retries',
@@ -741,7 +741,7 @@ const ROWS: Row[] = [
     setup: (c) => writeProfile(c, sm(c)),
     env: awsEnv,
     exit: 3,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: Secrets Manager failed (HTTP 503, ServiceUnavailable) (try again shortly; see the AWS Health Dashboard; see docs/troubleshooting.md#err_aws_unavailable)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: Secrets Manager failed (HTTP 503, ServiceUnavailable) (try again shortly; see the AWS Health Dashboard; run keybroker explain ERR_AWS_UNAVAILABLE)',
   },
   {
     name: 'aws: garbage answer',
@@ -749,7 +749,7 @@ const ROWS: Row[] = [
     setup: (c) => writeProfile(c, sm(c)),
     env: awsEnv,
     exit: 3,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: the answer was not a Secrets Manager response (HTTP 200) (check the endpoint setting and any proxy in between; see docs/troubleshooting.md#err_aws_bad_response)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: the answer was not a Secrets Manager response (HTTP 200) (check the endpoint setting and any proxy in between; run keybroker explain ERR_AWS_BAD_RESPONSE)',
   },
   {
     name: 'aws: no answer before timeoutMs',
@@ -758,7 +758,7 @@ const ROWS: Row[] = [
     setup: (c) => writeProfile(c, sm(c), { timeoutMs: 1500 }),
     env: awsEnv,
     exit: 3,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: no answer within <n> ms (timeoutMs) (check the network path to Secrets Manager (VPN, proxy, VPC endpoint) or raise the profile\'s timeoutMs; see docs/troubleshooting.md#err_aws_timeout)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: no answer within <n> ms (timeoutMs) (check the network path to Secrets Manager (VPN, proxy, VPC endpoint) or raise the profile\'s timeoutMs; run keybroker explain ERR_AWS_TIMEOUT)',
   },
 ];
 

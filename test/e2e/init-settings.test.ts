@@ -103,7 +103,7 @@ describe('keybroker init', () => {
     const r = await runKeybroker(['init'], sb);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: Claude Code settings ${userSettings()}: not valid JSON (fix or move the file first; keybroker never overwrites a file it cannot read; see docs/troubleshooting.md#err_init_settings_invalid)\n`,
+      `keybroker: Claude Code settings ${userSettings()}: not valid JSON (fix or move the file first; keybroker never overwrites a file it cannot read; run keybroker explain ERR_INIT_SETTINGS_INVALID)\n`,
     );
     expect(r.code).toBe(2);
     expect(fs.readFileSync(userSettings(), 'utf8')).toBe('{ "model": "opus", }\n');
@@ -152,7 +152,7 @@ describe('keybroker init', () => {
     const r = await runKeybroker(['init', '--ttl', '5m'], sb);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      'keybroker: usage: --ttl 5m: not a positive whole number of milliseconds (e.g. --ttl 3600000 for one hour; see docs/troubleshooting.md#err_usage)\n',
+      'keybroker: usage: --ttl 5m: not a positive whole number of milliseconds (e.g. --ttl 3600000 for one hour; run keybroker explain ERR_USAGE)\n',
     );
     expect(r.code).toBe(2);
   });
@@ -163,7 +163,7 @@ describe('keybroker init', () => {
     const r = await runKeybroker(['init', '--ttl', '300000'], sb);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: Claude Code settings ${userSettings()}: cannot write it (ENOTDIR) (check the permissions of the file and its directory, or use --print and write it yourself; see docs/troubleshooting.md#err_init_write)\n`,
+      `keybroker: Claude Code settings ${userSettings()}: cannot write it (ENOTDIR) (check the permissions of the file and its directory, or use --print and write it yourself; run keybroker explain ERR_INIT_WRITE)\n`,
     );
     expect(r.code).toBe(2);
   });
@@ -263,17 +263,17 @@ describe('keybroker init --gateway --mode (issue 15)', () => {
     [
       '--mode without --gateway',
       ['--mode', 'bedrock'],
-      'keybroker: usage: --mode needs --gateway URL (e.g. --gateway https://llm.example.com --mode bedrock; see docs/troubleshooting.md#err_usage)\n',
+      'keybroker: usage: --mode needs --gateway URL (e.g. --gateway https://llm.example.com --mode bedrock; run keybroker explain ERR_USAGE)\n',
     ],
     [
       '--mode vertex without --vertex-project',
       ['--gateway', 'https://gw.example/vertex_ai/v1', '--mode', 'vertex', '--vertex-region', 'us-east5'],
-      'keybroker: usage: --vertex-project is missing: --mode vertex puts it in every request path (e.g. --vertex-project my-gcp-project --vertex-region us-east5; see docs/troubleshooting.md#err_usage)\n',
+      'keybroker: usage: --vertex-project is missing: --mode vertex puts it in every request path (e.g. --vertex-project my-gcp-project --vertex-region us-east5; run keybroker explain ERR_USAGE)\n',
     ],
     [
       '--vertex-region with --mode bedrock',
       ['--gateway', 'https://gw.example', '--mode', 'bedrock', '--vertex-region', 'us-east5'],
-      'keybroker: usage: --vertex-project and --vertex-region belong to --mode vertex, not bedrock (drop them, or use --mode vertex; see docs/troubleshooting.md#err_usage)\n',
+      'keybroker: usage: --vertex-project and --vertex-region belong to --mode vertex, not bedrock (drop them, or use --mode vertex; run keybroker explain ERR_USAGE)\n',
     ],
   ];
   for (const [name, flags, stderr] of usageCases) {
@@ -322,7 +322,7 @@ describe('keybroker init is idempotent and safe (issues 11 and 16)', () => {
     const r = await runKeybroker(['init', '--scope', 'project', '--ttl', '300000'], sb, { cwd: repo });
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: settings file ${link}: is a symbolic link (a repository can plant a link there to make init rewrite another file; replace the link with a plain file, or use --scope user; see docs/troubleshooting.md#err_unsafe_symlink)\n`,
+      `keybroker: settings file ${link}: is a symbolic link (a repository can plant a link there to make init rewrite another file; replace the link with a plain file, or use --scope user; run keybroker explain ERR_UNSAFE_SYMLINK)\n`,
     );
     expect(r.code).toBe(6);
     expect(fs.readFileSync(victim, 'utf8')).toBe(victimText);
@@ -341,7 +341,7 @@ describe('keybroker init is idempotent and safe (issues 11 and 16)', () => {
     const r = await runKeybroker(['init', '--scope', 'project', '--ttl', '300000'], sb, { cwd: repo });
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: settings directory ${path.join(repo, '.claude')}: is a symbolic link (a repository can plant a link there to make init rewrite another file; replace the link with a plain directory, or use --scope user; see docs/troubleshooting.md#err_unsafe_symlink)\n`,
+      `keybroker: settings directory ${path.join(repo, '.claude')}: is a symbolic link (a repository can plant a link there to make init rewrite another file; replace the link with a plain directory, or use --scope user; run keybroker explain ERR_UNSAFE_SYMLINK)\n`,
     );
     expect(r.code).toBe(6);
     expect(fs.readdirSync(elsewhere)).toEqual(['settings.json']);
@@ -376,7 +376,7 @@ describe('keybroker init is idempotent and safe (issues 11 and 16)', () => {
     const r = await runKeybroker(['init', '--scope', 'project', '--ttl', '300000'], sb, { cwd: repo });
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: settings directory ${path.join(repo, '.claude')}: writable by others (mode 0777) (run chmod go-w '${path.join(repo, '.claude')}'; see docs/troubleshooting.md#err_unsafe_permissions)\n`,
+      `keybroker: settings directory ${path.join(repo, '.claude')}: writable by others (mode 0777) (run chmod go-w '${path.join(repo, '.claude')}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
     );
     expect(r.code).toBe(6);
     expect(fs.readdirSync(path.join(repo, '.claude'))).toEqual([]);
@@ -387,7 +387,7 @@ describe('keybroker init is idempotent and safe (issues 11 and 16)', () => {
     const r = await runKeybroker(['init', '--profile', '../etc', '--ttl', '300000'], sb);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: profile "../etc" (from --profile): not a valid profile name (use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; see docs/troubleshooting.md#err_config_profile_name)\n`,
+      `keybroker: profile "../etc" (from --profile): not a valid profile name (use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; run keybroker explain ERR_CONFIG_PROFILE_NAME)\n`,
     );
     expect(r.code).toBe(2);
     expect(fs.existsSync(userSettings())).toBe(false);

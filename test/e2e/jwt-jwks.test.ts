@@ -95,7 +95,7 @@ describe('jwt source through the built executable', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      'keybroker: jwt source: lifetimeSec 600 is shorter than the TTL plus the refresh margin (600 s + 120 s = 720 s) (set lifetimeSec to at least 720 or remove it for the default 2 x TTL + margin = 1320; see docs/troubleshooting.md#err_jwt_lifetime_too_short)\n',
+      'keybroker: jwt source: lifetimeSec 600 is shorter than the TTL plus the refresh margin (600 s + 120 s = 720 s) (set lifetimeSec to at least 720 or remove it for the default 2 x TTL + margin = 1320; run keybroker explain ERR_JWT_LIFETIME_TOO_SHORT)\n',
     );
   });
 
@@ -108,7 +108,7 @@ describe('jwt source through the built executable', () => {
       expect(r.code).toBe(6);
       expect(r.stdout).toBe('');
       expect(r.stderr).toBe(
-        `keybroker: signing key file ${file}: permissions 0644 are too open (run chmod 600 '${file}'; see docs/troubleshooting.md#err_unsafe_permissions)\n`,
+        `keybroker: signing key file ${file}: permissions 0644 are too open (run chmod 600 '${file}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
       );
     }
     const j = await runKeybroker(['jwks'], sb);
@@ -124,7 +124,7 @@ describe('jwt source through the built executable', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      'keybroker: jwt signing key: environment variable KB_TEST_KEY is not set (set KB_TEST_KEY to the key (a PKCS#8 PEM, a JWK JSON, or for HS256 the secret), or point signingKey elsewhere; see docs/troubleshooting.md#err_jwt_key_env_unset)\n',
+      'keybroker: jwt signing key: environment variable KB_TEST_KEY is not set (set KB_TEST_KEY to the key (a PKCS#8 PEM, a JWK JSON, or for HS256 the secret), or point signingKey elsewhere; run keybroker explain ERR_JWT_KEY_ENV_UNSET)\n',
     );
   });
 
@@ -155,13 +155,13 @@ describe('jwt source through the built executable', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      'keybroker: jwks: profile default uses a keychain source, not jwt (only a jwt profile has a signing key to publish; pass --profile with a jwt profile; see docs/troubleshooting.md#err_jwks_not_jwt)\n',
+      'keybroker: jwks: profile default uses a keychain source, not jwt (only a jwt profile has a signing key to publish; pass --profile with a jwt profile; run keybroker explain ERR_JWKS_NOT_JWT)\n',
     );
     const h = await runKeybroker(['jwks', '--profile', 'hs'], sb);
     expect(h.code).toBe(2);
     expect(h.stdout).toBe('');
     expect(h.stderr).toBe(
-      'keybroker: jwks: the profile signs with HS256, a shared secret with no public key (give the gateway the secret itself, or switch to an asymmetric algorithm such as ES256; see docs/troubleshooting.md#err_jwks_shared_secret)\n',
+      'keybroker: jwks: the profile signs with HS256, a shared secret with no public key (give the gateway the secret itself, or switch to an asymmetric algorithm such as ES256; run keybroker explain ERR_JWKS_SHARED_SECRET)\n',
     );
     // ...but the HS256 profile itself mints tokens that verify with the secret.
     const tok = await runKeybroker(['--no-cache', '--profile', 'hs'], sb);
@@ -176,7 +176,7 @@ describe('jwt source through the built executable', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      'keybroker: jwt source: no signingKey is configured (create one with keybroker keygen and set "signingKey": {"file": PATH} in the profile\'s source; see docs/troubleshooting.md#err_jwt_no_signing_key)\n',
+      'keybroker: jwt source: no signingKey is configured (create one with keybroker keygen and set "signingKey": {"file": PATH} in the profile\'s source; run keybroker explain ERR_JWT_NO_SIGNING_KEY)\n',
     );
   });
 });

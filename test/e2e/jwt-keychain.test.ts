@@ -81,7 +81,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      "keybroker: jwt signing key: keychain item service=kb-none account=x was not found (create it with keybroker keygen --algorithm ES256 --keychain 'kb-none/x'; see docs/troubleshooting.md#err_jwt_key_keychain_missing)\n",
+      "keybroker: jwt signing key: keychain item service=kb-none account=x was not found (create it with keybroker keygen --algorithm ES256 --keychain 'kb-none/x'; run keybroker explain ERR_JWT_KEY_KEYCHAIN_MISSING)\n",
     );
   });
 });

@@ -38,7 +38,7 @@ describe('keygen', () => {
     expect(again.code).toBe(2);
     expect(again.stdout).toBe('');
     expect(again.stderr).toBe(
-      `keybroker: keygen: ${file} already exists (choose another path with --out, or move the old key away first (tokens signed with it stop verifying); see docs/troubleshooting.md#err_keygen_exists)\n`,
+      `keybroker: keygen: ${file} already exists (choose another path with --out, or move the old key away first (tokens signed with it stop verifying); run keybroker explain ERR_KEYGEN_EXISTS)\n`,
     );
     expect(fs.readFileSync(file, 'utf8')).toBe(before);
   });

@@ -119,7 +119,7 @@ describe('finding 4: under a lockdown, no connection setting from the environmen
       code: 2,
       stdout: '',
       stderr:
-        "keybroker: vault: no Vault address configured (set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; see docs/troubleshooting.md#err_vault_no_address)\n",
+        "keybroker: vault: no Vault address configured (set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; run keybroker explain ERR_VAULT_NO_ADDRESS)\n",
     });
     expect(vault.count('GET', 'secret/data/llm')).toBe(0);
     expect(fs.existsSync(evilCache)).toBe(false);
@@ -180,7 +180,7 @@ describe('finding 4: maxLifetimeSec caps every derived lifetime', () => {
     expect(r).toMatchObject({
       code: 2,
       stdout: '',
-      stderr: `keybroker: config ${sb.configPath}: /maxLifetimeSec: only the managed config may set this (move it to the managed config, or remove it; see docs/troubleshooting.md#err_config_invalid)\n`,
+      stderr: `keybroker: config ${sb.configPath}: /maxLifetimeSec: only the managed config may set this (move it to the managed config, or remove it; run keybroker explain ERR_CONFIG_INVALID)\n`,
     });
   });
 });
@@ -199,7 +199,7 @@ describe('templates are expanded before formats are checked', () => {
       });
       const ok = await runKeybroker([], sb, { env: { MY_VAULT: vault.url, VAULT_TOKEN: vault.rootToken } });
       expect(ok).toMatchObject({ code: 0, stdout: 'sk-templated\n', stderr: '' });
-      const line = `keybroker: config ${sb.configPath}: /profiles/default/source/address: environment variable MY_VAULT is not set (used as \${env:MY_VAULT}) (set MY_VAULT or change that value; see docs/troubleshooting.md#err_config_env_unset)\n`;
+      const line = `keybroker: config ${sb.configPath}: /profiles/default/source/address: environment variable MY_VAULT is not set (used as \${env:MY_VAULT}) (set MY_VAULT or change that value; run keybroker explain ERR_CONFIG_ENV_UNSET)\n`;
       const unset = await runKeybroker([], sb, { env: { VAULT_TOKEN: vault.rootToken } });
       expect(unset).toMatchObject({ code: 2, stdout: '', stderr: line });
       const validate = await runKeybroker(['config', 'validate'], sb);
@@ -208,7 +208,7 @@ describe('templates are expanded before formats are checked', () => {
       expect(bad).toMatchObject({
         code: 2,
         stdout: '',
-        stderr: `keybroker: config ${sb.configPath}: /profiles/default/source/address: must match ^https?:// (Vault address (default VAULT_ADDR); see docs/troubleshooting.md#err_config_invalid)\n`,
+        stderr: `keybroker: config ${sb.configPath}: /profiles/default/source/address: must match ^https?:// (Vault address (default VAULT_ADDR); run keybroker explain ERR_CONFIG_INVALID)\n`,
       });
     } finally {
       await vault.close();
@@ -246,7 +246,7 @@ describe('a bad managed push does not take laptops down (issue 16)', () => {
     expect(r).toMatchObject({
       code: 2,
       stdout: '',
-      stderr: `keybroker: config ${managedPath()}: invalid JSON at line 1, column 17: expected a property name in double quotes (fix the syntax there; see docs/troubleshooting.md#err_config_json)\n`,
+      stderr: `keybroker: config ${managedPath()}: invalid JSON at line 1, column 17: expected a property name in double quotes (fix the syntax there; run keybroker explain ERR_CONFIG_JSON)\n`,
     });
   });
 
@@ -282,7 +282,7 @@ describe('keybroker config validate FILE --layer managed|user', () => {
     expect(r).toMatchObject({
       code: 2,
       stdout: '',
-      stderr: `keybroker: config ${cand}: /profiles/default/source/algorithm: must be one of "ES256", "ES384", "RS256", "PS256", "EdDSA", "HS256" (signing algorithm; see docs/troubleshooting.md#err_config_invalid)\n`,
+      stderr: `keybroker: config ${cand}: /profiles/default/source/algorithm: must be one of "ES256", "ES384", "RS256", "PS256", "EdDSA", "HS256" (signing algorithm; run keybroker explain ERR_CONFIG_INVALID)\n`,
     });
   });
 
@@ -293,7 +293,7 @@ describe('keybroker config validate FILE --layer managed|user', () => {
     expect(r).toMatchObject({
       code: 2,
       stdout: '',
-      stderr: `keybroker: config ${cand}: /environmentDefaults: only the managed config may set this (move it to the managed config, or remove it; see docs/troubleshooting.md#err_config_invalid)\n`,
+      stderr: `keybroker: config ${cand}: /environmentDefaults: only the managed config may set this (move it to the managed config, or remove it; run keybroker explain ERR_CONFIG_INVALID)\n`,
     });
   });
 });

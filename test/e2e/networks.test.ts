@@ -40,7 +40,7 @@ let sb: Sandbox;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hostPort = (url: string) => new URL(url).host;
 const untrustedLine = (url: string) =>
-  `keybroker: TLS to ${hostPort(url)}: the certificate is signed by issuer CN=keybroker test CA, which is not trusted (install that CA in the system trust store or set the profile's caCert to its PEM file; see docs/troubleshooting.md#err_tls_untrusted)\n`;
+  `keybroker: TLS to ${hostPort(url)}: the certificate is signed by issuer CN=keybroker test CA, which is not trusted (install that CA in the system trust store or set the profile's caCert to its PEM file; run keybroker explain ERR_TLS_UNTRUSTED)\n`;
 
 const vaultProfile = (over: Record<string, unknown> = {}) => ({
   source: {
@@ -213,7 +213,7 @@ describe('proxies (tinyproxy)', () => {
       expect.objectContaining({
         code: 3,
         stdout: '',
-        stderr: `keybroker: proxy http://${PROXY_USER}:***@127.0.0.1:${downPort}/: connection refused (check HTTPS_PROXY (the proxy's address and credentials), or list the host in NO_PROXY if it must be reached directly; see docs/troubleshooting.md#err_proxy)\n`,
+        stderr: `keybroker: proxy http://${PROXY_USER}:***@127.0.0.1:${downPort}/: connection refused (check HTTPS_PROXY (the proxy's address and credentials), or list the host in NO_PROXY if it must be reached directly; run keybroker explain ERR_PROXY)\n`,
       }),
     );
     const env = { CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '1500' };
@@ -236,7 +236,7 @@ describe('proxies (tinyproxy)', () => {
     expect(refused).toMatchObject({
       code: 3,
       stdout: '',
-      stderr: `keybroker: proxy ${authProxy.url}/: asks for credentials (HTTP 407) to CONNECT ${hostPort(vault.url)} (check HTTPS_PROXY (the proxy's address and credentials), or list the host in NO_PROXY if it must be reached directly; see docs/troubleshooting.md#err_proxy)\n`,
+      stderr: `keybroker: proxy ${authProxy.url}/: asks for credentials (HTTP 407) to CONNECT ${hostPort(vault.url)} (check HTTPS_PROXY (the proxy's address and credentials), or list the host in NO_PROXY if it must be reached directly; run keybroker explain ERR_PROXY)\n`,
     });
     const withAuth = authProxy.url.replace('http://', `http://${PROXY_USER}:${PROXY_PASSWORD}@`);
     const before = authProxy.connects().length;
@@ -281,7 +281,7 @@ describe('redirects (finding 2)', () => {
       expect(await runKeybroker([], sb)).toMatchObject({
         code: 3,
         stdout: '',
-        stderr: `keybroker: vault at ${vault.url}: answered HTTP 307 redirecting to ${plainUrl}; a redirect to plain http is refused (the token is not sent) (point VAULT_ADDR (or the profile's address) at the active node or at a load balancer, over https; see docs/troubleshooting.md#err_vault_redirect)\n`,
+        stderr: `keybroker: vault at ${vault.url}: answered HTTP 307 redirecting to ${plainUrl}; a redirect to plain http is refused (the token is not sent) (point VAULT_ADDR (or the profile's address) at the active node or at a load balancer, over https; run keybroker explain ERR_VAULT_REDIRECT)\n`,
       });
       expect(seen).toEqual([]);
     } finally {
@@ -311,7 +311,7 @@ describe('redirects (finding 2)', () => {
       expect(await runKeybroker(['--refresh'], sb, { env })).toMatchObject({
         code: 3,
         stdout: '',
-        stderr: `keybroker: vault at ${active.url}: answered HTTP 307 redirecting to ${vault.url}; only one redirect is followed (point VAULT_ADDR (or the profile's address) at the active node or at a load balancer, over https; see docs/troubleshooting.md#err_vault_redirect)\n`,
+        stderr: `keybroker: vault at ${active.url}: answered HTTP 307 redirecting to ${vault.url}; only one redirect is followed (point VAULT_ADDR (or the profile's address) at the active node or at a load balancer, over https; run keybroker explain ERR_VAULT_REDIRECT)\n`,
       });
     } finally {
       await active.close();
@@ -324,7 +324,7 @@ describe('redirects (finding 2)', () => {
     expect(await runKeybroker([], sb)).toMatchObject({
       code: 3,
       stdout: '',
-      stderr: `keybroker: vault at ${vault.url}: answered HTTP 302 redirecting to https://127.0.0.1:9; keybroker follows only a 307 from a standby node (point VAULT_ADDR (or the profile's address) at the active node or at a load balancer, over https; see docs/troubleshooting.md#err_vault_redirect)\n`,
+      stderr: `keybroker: vault at ${vault.url}: answered HTTP 302 redirecting to https://127.0.0.1:9; keybroker follows only a 307 from a standby node (point VAULT_ADDR (or the profile's address) at the active node or at a load balancer, over https; run keybroker explain ERR_VAULT_REDIRECT)\n`,
     });
   });
 });
@@ -343,7 +343,7 @@ describe('AWS endpoints (finding 15)', () => {
       code: 2,
       stdout: '',
       stderr:
-        'keybroker: aws-secrets-manager: AWS_ENDPOINT_URL names http://10.255.255.1:4566, plain http to another machine (use an https:// endpoint, or name the endpoint in the config file (source.endpoint) if plain http is intended; see docs/troubleshooting.md#err_aws_endpoint_http)\n',
+        'keybroker: aws-secrets-manager: AWS_ENDPOINT_URL names http://10.255.255.1:4566, plain http to another machine (use an https:// endpoint, or name the endpoint in the config file (source.endpoint) if plain http is intended; run keybroker explain ERR_AWS_ENDPOINT_HTTP)\n',
     });
   });
 
@@ -358,7 +358,7 @@ describe('AWS endpoints (finding 15)', () => {
     });
     const r = await runKeybroker([], sb);
     expect(r.code).toBe(3);
-    expect(r.stderr).not.toContain('err_aws_endpoint_http');
+    expect(r.stderr).not.toContain('ERR_AWS_ENDPOINT_HTTP');
     const plain = await startSecretsManagerServer({ region: 'us-east-1' });
     try {
       plain.putSecret('llm', AWS_TOKEN);
@@ -462,7 +462,7 @@ describe('Vault cert auth (device certificate)', () => {
     const r = await runKeybroker([], sb, { env: { VAULT_TOKEN: undefined } });
     expect(r).toMatchObject({ code: 4, stdout: '' });
     expect(r.stderr).toMatch(
-      /^keybroker: vault cert login: login refused \(HTTP 400\) \(check the role and the credential \(cert login at auth\/cert as laptops, certificate [^)]+other\.pem\); see docs\/troubleshooting\.md#err_vault_login_failed\)\n$/,
+      /^keybroker: vault cert login: login refused \(HTTP 400\) \(check the role and the credential \(cert login at auth\/cert as laptops, certificate [^)]+other\.pem\); run keybroker explain ERR_VAULT_LOGIN_FAILED\)\n$/,
     );
   });
 

@@ -30,7 +30,7 @@ beforeEach(() => {
 afterEach(() => sb.cleanup());
 
 const line = (sections: string) =>
-  `keybroker: refusing to contact a source: NODE_DEBUG turns on ${sections}, whose debug output prints request headers, tokens included (unset NODE_DEBUG (keybroker --debug traces safely); see docs/troubleshooting.md#err_unsafe_debug)\n`;
+  `keybroker: refusing to contact a source: NODE_DEBUG turns on ${sections}, whose debug output prints request headers, tokens included (unset NODE_DEBUG (keybroker --debug traces safely); run keybroker explain ERR_UNSAFE_DEBUG)\n`;
 
 describe('finding 5: NODE_DEBUG naming http, https, http2, net or tls', () => {
   for (const [value, sections] of [

@@ -31,7 +31,7 @@ beforeEach(() => {
 afterEach(() => sb.cleanup());
 
 const noLoginLine =
-  'keybroker: oidc source of profile sso: not signed in (run keybroker login --profile sso; see docs/troubleshooting.md#err_oidc_no_login)';
+  'keybroker: oidc source of profile sso: not signed in (run keybroker login --profile sso; run keybroker explain ERR_OIDC_NO_LOGIN)';
 
 describe('keybroker login --device', () => {
   it('prints the code line, finishes through the provider pages, names who signed in', async () => {
@@ -122,7 +122,7 @@ describe('keybroker login --device', () => {
     expect(run.code).toBe(4);
     expect(run.stdout).toBe('');
     expect(run.stderr.trimEnd().split('\n').at(-1)).toBe(
-      'keybroker: login to profile sso: the sign-in was refused (access_denied) (run keybroker login --profile sso; see docs/troubleshooting.md#err_oidc_login_refused)',
+      'keybroker: login to profile sso: the sign-in was refused (access_denied) (run keybroker login --profile sso; run keybroker explain ERR_OIDC_LOGIN_REFUSED)',
     );
     expect((await runKeybroker([], sb)).stderr).toBe(`${noLoginLine}\n`);
   });
@@ -141,7 +141,7 @@ describe('keybroker login --device', () => {
       code: 4,
       stdout: '',
       stderr:
-        'keybroker: oidc source of profile sso: the provider no longer accepts the login (invalid_grant: expired, revoked or the account disabled) (run keybroker login --profile sso; see docs/troubleshooting.md#err_oidc_login_expired)\n',
+        'keybroker: oidc source of profile sso: the provider no longer accepts the login (invalid_grant: expired, revoked or the account disabled) (run keybroker login --profile sso; run keybroker explain ERR_OIDC_LOGIN_EXPIRED)\n',
     });
     // The dead refresh token is gone: the next run says so without asking the provider.
     const grants = provider.grants.length;
@@ -208,7 +208,7 @@ describe('keybroker login --device', () => {
       code: 2,
       stdout: '',
       stderr:
-        'keybroker: profile sso: cache.storage is "none", so there is nowhere to keep the oidc login (set cache.storage to "keychain" (or "file", a 0600 file) for this profile\'s config; see docs/troubleshooting.md#err_oidc_no_storage)\n',
+        'keybroker: profile sso: cache.storage is "none", so there is nowhere to keep the oidc login (set cache.storage to "keychain" (or "file", a 0600 file) for this profile\'s config; run keybroker explain ERR_OIDC_NO_STORAGE)\n',
     });
   });
 
@@ -218,7 +218,7 @@ describe('keybroker login --device', () => {
     expect(r).toMatchObject({
       code: 2,
       stderr:
-        'keybroker: login: profile default uses a keychain source, not oidc (only an oidc profile signs in; pass --profile with an oidc profile; see docs/troubleshooting.md#err_oidc_not_oidc)\n',
+        'keybroker: login: profile default uses a keychain source, not oidc (only an oidc profile signs in; pass --profile with an oidc profile; run keybroker explain ERR_OIDC_NOT_OIDC)\n',
     });
   });
 
@@ -230,7 +230,7 @@ describe('keybroker login --device', () => {
     const login = await runKeybroker(['login', '--device'], sb);
     expect(login.code).toBe(3);
     expect(login.stderr).toBe(
-      `keybroker: oidc discovery at ${issuer}: the provider cannot be reached (ECONNREFUSED) (check the network and the issuer address; see docs/troubleshooting.md#err_oidc_unreachable)\n`,
+      `keybroker: oidc discovery at ${issuer}: the provider cannot be reached (ECONNREFUSED) (check the network and the issuer address; run keybroker explain ERR_OIDC_UNREACHABLE)\n`,
     );
     expect(DEVICE_LINE.test(login.stderr)).toBe(false);
   });

@@ -39,7 +39,7 @@ describe('finding 8: a password in a URL is redacted everywhere', () => {
     expect(token.code).toBe(3);
     expect(token.stdout).toBe('');
     expect(token.stderr).toBe(
-      `keybroker: vault at ${shown}: connection refused (check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; see docs/troubleshooting.md#err_vault_unreachable)\n`,
+      `keybroker: vault at ${shown}: connection refused (check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; run keybroker explain ERR_VAULT_UNREACHABLE)\n`,
     );
     const debug = await runKeybroker(['--debug'], sb, { env });
     expect(debug.code).toBe(3);

@@ -155,7 +155,7 @@ describe('token path', () => {
     expect(r.code).toBe(6);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: cache entry ${file}: is a symbolic link (remove it (keybroker cache clear); see docs/troubleshooting.md#err_unsafe_symlink)\n`,
+      `keybroker: cache entry ${file}: is a symbolic link (remove it (keybroker cache clear); run keybroker explain ERR_UNSAFE_SYMLINK)\n`,
     );
   });
 
@@ -166,7 +166,7 @@ describe('token path', () => {
     expect(r.code).toBe(6);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: cache directory ${sb.cacheDir}: writable by others (mode 0777) (run chmod go-w '${sb.cacheDir}'; see docs/troubleshooting.md#err_unsafe_permissions)\n`,
+      `keybroker: cache directory ${sb.cacheDir}: writable by others (mode 0777) (run chmod go-w '${sb.cacheDir}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
     );
   });
 
@@ -293,7 +293,7 @@ describe('exit codes and one-line errors', () => {
     expect(r.code).toBe(6);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: signing key file ${keyFile}: permissions 0644 are too open (run chmod 600 '${keyFile}'; see docs/troubleshooting.md#err_unsafe_permissions)\n`,
+      `keybroker: signing key file ${keyFile}: permissions 0644 are too open (run chmod 600 '${keyFile}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)\n`,
     );
   });
 

@@ -174,7 +174,7 @@ describe('negative caching after an upstream failure', () => {
     const limited = await runKeybroker([], sb);
     expect(limited).toMatchObject({ code: 3, stdout: '' });
     expect(limited.stderr).toBe(
-      "keybroker: vault kv secret/llm field token: Vault's rate limit refused the request (HTTP 429, Retry-After 600 s) (keybroker waits before asking again; if it persists, ask the Vault operators about the rate limit quota on secret/data/llm; see docs/troubleshooting.md#err_vault_rate_limited)\n",
+      "keybroker: vault kv secret/llm field token: Vault's rate limit refused the request (HTTP 429, Retry-After 600 s) (keybroker waits before asking again; if it persists, ask the Vault operators about the rate limit quota on secret/data/llm; run keybroker explain ERR_VAULT_RATE_LIMITED)\n",
     );
     const waitFile = fs.readdirSync(sb.cacheDir).find((f) => f.endsWith('.retry-after.blob'));
     expect(waitFile).toBeDefined();
@@ -192,7 +192,7 @@ describe('negative caching after an upstream failure', () => {
     for (const r of held) {
       expect(r).toMatchObject({ code: 3, stdout: '' });
       expect(r.stderr).toBe(
-        `keybroker: the vault source asked to wait (Retry-After): not asking it again before ${new Date(untilMs).toISOString()} (wait until then, or run keybroker --refresh to ask at once; see docs/troubleshooting.md#err_source_retry_after)\n`,
+        `keybroker: the vault source asked to wait (Retry-After): not asking it again before ${new Date(untilMs).toISOString()} (wait until then, or run keybroker --refresh to ask at once; run keybroker explain ERR_SOURCE_RETRY_AFTER)\n`,
       );
     }
     expect(vault.requests).toHaveLength(0);

@@ -85,7 +85,7 @@ describe('vault through dist/keybroker', () => {
     expect(r).toMatchObject({
       code: 5,
       stdout: '',
-      stderr: `keybroker: vault kv secret/${kvKey} field nope: the secret has no field nope (check the field name (vault kv get secret/${kvKey} lists them); see docs/troubleshooting.md#err_vault_field_missing)\n`,
+      stderr: `keybroker: vault kv secret/${kvKey} field nope: the secret has no field nope (check the field name (vault kv get secret/${kvKey} lists them); run keybroker explain ERR_VAULT_FIELD_MISSING)\n`,
     });
   });
 
@@ -96,7 +96,7 @@ describe('vault through dist/keybroker', () => {
       code: 2,
       stdout: '',
       stderr:
-        "keybroker: vault: no Vault address configured (set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; see docs/troubleshooting.md#err_vault_no_address)\n",
+        "keybroker: vault: no Vault address configured (set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; run keybroker explain ERR_VAULT_NO_ADDRESS)\n",
     });
   });
 
@@ -187,7 +187,7 @@ describe('vault through dist/keybroker', () => {
     expect(r).toMatchObject({
       code: 3,
       stdout: '',
-      stderr: `keybroker: vault at ${vault.url}: Vault is sealed (ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; see docs/troubleshooting.md#err_vault_sealed)\n`,
+      stderr: `keybroker: vault at ${vault.url}: Vault is sealed (ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; run keybroker explain ERR_VAULT_SEALED)\n`,
     });
   });
 
@@ -200,7 +200,7 @@ describe('vault through dist/keybroker', () => {
     expect(r.code).toBe(4);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `keybroker: vault kv secret/${kvKey} field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on secret/data/${kvKey} (KV v2) or secret/${kvKey} (KV v1); see docs/troubleshooting.md#err_vault_denied)\n`,
+      `keybroker: vault kv secret/${kvKey} field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on secret/data/${kvKey} (KV v2) or secret/${kvKey} (KV v1); run keybroker explain ERR_VAULT_DENIED)\n`,
     );
     expect(r.stderr).not.toContain('revoked-or-wrong');
   });
@@ -253,7 +253,7 @@ describe('vault-identity through dist/keybroker', () => {
     expect(r.stdout).toBe('');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
-      /^keybroker: vault-identity source of profile default: the token is valid for (59|60) s, less than TTL \+ margin \(420 s\) \(issue longer-lived tokens at the source or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; see docs\/troubleshooting\.md#err_token_lifetime_too_short\)\n$/,
+      /^keybroker: vault-identity source of profile default: the token is valid for (59|60) s, less than TTL \+ margin \(420 s\) \(issue longer-lived tokens at the source or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; run keybroker explain ERR_TOKEN_LIFETIME_TOO_SHORT\)\n$/,
     );
   });
 });

@@ -169,7 +169,7 @@ describe('values', () => {
     expect(f).toEqual({
       exitCode: 5,
       code: 'ERR_AWS_JSON_KEY',
-      line: 'keybroker: AWS Secrets Manager secret "prod/not-json" in us-east-1: SecretString is not a JSON object, so jsonKey "apiKey" cannot be read (set jsonKey to a key of the secret\'s JSON whose value is the token as a string, or remove jsonKey; see docs/troubleshooting.md#err_aws_json_key)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/not-json" in us-east-1: SecretString is not a JSON object, so jsonKey "apiKey" cannot be read (set jsonKey to a key of the secret\'s JSON whose value is the token as a string, or remove jsonKey; run keybroker explain ERR_AWS_JSON_KEY)',
     });
     expect(f.line).not.toContain('plain-token');
   });
@@ -185,7 +185,7 @@ describe('values', () => {
     expect(f).toEqual({
       exitCode: 5,
       code: 'ERR_AWS_JSON_KEY',
-      line: 'keybroker: AWS Secrets Manager secret "prod/json" in us-east-1: SecretString has no key "token" (set jsonKey to a key of the secret\'s JSON whose value is the token as a string, or remove jsonKey; see docs/troubleshooting.md#err_aws_json_key)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/json" in us-east-1: SecretString has no key "token" (set jsonKey to a key of the secret\'s JSON whose value is the token as a string, or remove jsonKey; run keybroker explain ERR_AWS_JSON_KEY)',
     });
     expect(f.line).not.toContain('sk-json-token');
   });
@@ -213,7 +213,7 @@ describe('values', () => {
     expect(await failure({ secretId: 'prod/binary-bad-utf8' })).toEqual({
       exitCode: 5,
       code: 'ERR_AWS_SECRET_BINARY',
-      line: 'keybroker: AWS Secrets Manager secret "prod/binary-bad-utf8" in us-east-1: SecretBinary is not UTF-8 text (store the token as SecretString (aws secretsmanager put-secret-value --secret-string); see docs/troubleshooting.md#err_aws_secret_binary)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/binary-bad-utf8" in us-east-1: SecretBinary is not UTF-8 text (store the token as SecretString (aws secretsmanager put-secret-value --secret-string); run keybroker explain ERR_AWS_SECRET_BINARY)',
     });
   });
 
@@ -221,7 +221,7 @@ describe('values', () => {
     expect(await failure({ secretId: 'prod/binary-unprintable' })).toEqual({
       exitCode: 5,
       code: 'ERR_AWS_SECRET_BINARY',
-      line: 'keybroker: AWS Secrets Manager secret "prod/binary-unprintable" in us-east-1: SecretBinary does not hold a usable token (printable ASCII, at most 16384 characters) (store the token as SecretString (aws secretsmanager put-secret-value --secret-string); see docs/troubleshooting.md#err_aws_secret_binary)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/binary-unprintable" in us-east-1: SecretBinary does not hold a usable token (printable ASCII, at most 16384 characters) (store the token as SecretString (aws secretsmanager put-secret-value --secret-string); run keybroker explain ERR_AWS_SECRET_BINARY)',
     });
   });
 });
@@ -231,13 +231,13 @@ describe('errors from Secrets Manager', () => {
     expect(await failure({ secretId: 'prod/nope' })).toEqual({
       exitCode: 5,
       code: 'ERR_AWS_SECRET_NOT_FOUND',
-      line: 'keybroker: AWS Secrets Manager secret "prod/nope" in us-east-1: not found (check secretId and region; see docs/troubleshooting.md#err_aws_secret_not_found)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/nope" in us-east-1: not found (check secretId and region; run keybroker explain ERR_AWS_SECRET_NOT_FOUND)',
     });
   });
 
   it('an unknown versionStage → exit 5 naming the stage', async () => {
     expect((await failure({ versionStage: 'AWSPENDING' })).line).toBe(
-      'keybroker: AWS Secrets Manager secret "prod/llm" stage AWSPENDING in us-east-1: not found (check secretId and region (and versionStage AWSPENDING); see docs/troubleshooting.md#err_aws_secret_not_found)',
+      'keybroker: AWS Secrets Manager secret "prod/llm" stage AWSPENDING in us-east-1: not found (check secretId and region (and versionStage AWSPENDING); run keybroker explain ERR_AWS_SECRET_NOT_FOUND)',
     );
   });
 
@@ -251,7 +251,7 @@ describe('errors from Secrets Manager', () => {
     expect(await failure({ secretId: 'prod/deleted' })).toEqual({
       exitCode: 5,
       code: 'ERR_AWS_SECRET_UNAVAILABLE',
-      line: 'keybroker: AWS Secrets Manager secret "prod/deleted" in us-east-1: the secret cannot be read (scheduled for deletion or otherwise unavailable) (restore the secret (aws secretsmanager restore-secret) or point secretId at another one; see docs/troubleshooting.md#err_aws_secret_unavailable)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/deleted" in us-east-1: the secret cannot be read (scheduled for deletion or otherwise unavailable) (restore the secret (aws secretsmanager restore-secret) or point secretId at another one; run keybroker explain ERR_AWS_SECRET_UNAVAILABLE)',
     });
   });
 
@@ -259,7 +259,7 @@ describe('errors from Secrets Manager', () => {
     expect(await failure({ secretId: 'prod/denied' })).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_DENIED',
-      line: 'keybroker: AWS Secrets Manager secret "prod/denied" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the default AWS profile; see docs/troubleshooting.md#err_aws_denied)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/denied" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the default AWS profile; run keybroker explain ERR_AWS_DENIED)',
     });
   });
 
@@ -267,7 +267,7 @@ describe('errors from Secrets Manager', () => {
     expect(await failure({ secretId: 'prod/kms' })).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_KMS_DENIED',
-      line: 'keybroker: AWS Secrets Manager secret "prod/kms" in us-east-1: Secrets Manager could not decrypt the secret with its KMS key (allow kms:Decrypt on the secret\'s KMS key for the identity of the default AWS profile; see docs/troubleshooting.md#err_aws_kms_denied)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/kms" in us-east-1: Secrets Manager could not decrypt the secret with its KMS key (allow kms:Decrypt on the secret\'s KMS key for the identity of the default AWS profile; run keybroker explain ERR_AWS_KMS_DENIED)',
     });
   });
 });
@@ -278,7 +278,7 @@ describe('credentials and signatures', () => {
     expect(await failure({})).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_BAD_CREDENTIALS',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS does not recognize the access key (check the credentials of the default AWS profile (or AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN), or run aws sso login --profile default; see docs/troubleshooting.md#err_aws_bad_credentials)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS does not recognize the access key (check the credentials of the default AWS profile (or AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN), or run aws sso login --profile default; run keybroker explain ERR_AWS_BAD_CREDENTIALS)',
     });
   });
 
@@ -290,7 +290,7 @@ describe('credentials and signatures', () => {
     expect(await failure({})).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_BAD_SIGNATURE',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; see docs/troubleshooting.md#err_aws_bad_signature)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
     });
     expect(server.requests.map((r) => r.outcome)).toEqual(['InvalidSignatureException']);
   });
@@ -299,7 +299,7 @@ describe('credentials and signatures', () => {
     const f = await failure({ region: 'eu-west-1' });
     expect(f.exitCode).toBe(4);
     expect(f.line).toBe(
-      'keybroker: AWS Secrets Manager secret "prod/llm" in eu-west-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; see docs/troubleshooting.md#err_aws_bad_signature)',
+      'keybroker: AWS Secrets Manager secret "prod/llm" in eu-west-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
     );
   });
 
@@ -315,7 +315,7 @@ describe('credentials and signatures', () => {
     expect(await failure({})).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_CREDENTIALS_EXPIRED',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: the AWS session credentials have expired (run aws sso login --profile default, or refresh the session credentials; see docs/troubleshooting.md#err_aws_credentials_expired)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: the AWS session credentials have expired (run aws sso login --profile default, or refresh the session credentials; run keybroker explain ERR_AWS_CREDENTIALS_EXPIRED)',
     });
   });
 
@@ -338,7 +338,7 @@ describe('credentials and signatures', () => {
     expect(await failure({ profile: 'team' })).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_NO_CREDENTIALS',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: no AWS credentials found for AWS profile "team" (run aws sso login --profile team or aws configure --profile team, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; see docs/troubleshooting.md#err_aws_no_credentials)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: no AWS credentials found for AWS profile "team" (run aws sso login --profile team or aws configure --profile team, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; run keybroker explain ERR_AWS_NO_CREDENTIALS)',
     });
     expect(server.requests).toEqual([]);
   });
@@ -369,7 +369,7 @@ describe('credentials and signatures', () => {
     expect(await failure({ profile: 'dev-sso' })).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_SSO_LOGIN',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: the AWS SSO session of AWS profile "dev-sso" is missing or expired (run aws sso login --profile dev-sso; see docs/troubleshooting.md#err_aws_sso_login)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: the AWS SSO session of AWS profile "dev-sso" is missing or expired (run aws sso login --profile dev-sso; run keybroker explain ERR_AWS_SSO_LOGIN)',
     });
     expect(server.requests).toEqual([]);
   });
@@ -439,7 +439,7 @@ describe('credentials and signatures', () => {
     expect(await failure({ profile: 'dev-sso' })).toEqual({
       exitCode: 3,
       code: 'ERR_AWS_UNREACHABLE',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: cannot reach the AWS credential service for AWS profile "dev-sso" (ECONNREFUSED) (check the network, VPN or proxy; see docs/troubleshooting.md#err_aws_unreachable)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: cannot reach the AWS credential service for AWS profile "dev-sso" (ECONNREFUSED) (check the network, VPN or proxy; run keybroker explain ERR_AWS_UNREACHABLE)',
     });
   });
 
@@ -474,7 +474,7 @@ describe('credentials and signatures', () => {
     expect(await failure({})).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_WEB_IDENTITY',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS STS refused the web identity token (check AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and the role\'s trust policy; see docs/troubleshooting.md#err_aws_web_identity)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS STS refused the web identity token (check AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and the role\'s trust policy; run keybroker explain ERR_AWS_WEB_IDENTITY)',
     });
   });
 
@@ -500,7 +500,7 @@ describe('credentials and signatures', () => {
     const e = await src.getToken(request()).catch((x: unknown) => x);
     expect(isKeybrokerError(e) && e.exitCode).toBe(2);
     expect(formatErrorLine(e)).toBe(
-      'keybroker: AWS Secrets Manager secret "prod/llm": no region configured (set source.region, AWS_REGION, or region in ~/.aws/config for the default AWS profile; see docs/troubleshooting.md#err_aws_region_missing)',
+      'keybroker: AWS Secrets Manager secret "prod/llm": no region configured (set source.region, AWS_REGION, or region in ~/.aws/config for the default AWS profile; run keybroker explain ERR_AWS_REGION_MISSING)',
     );
   });
 });
@@ -511,7 +511,7 @@ describe('unreachable, throttled, failing (exit 3) and retries within the deadli
     expect(await failure({})).toEqual({
       exitCode: 3,
       code: 'ERR_AWS_THROTTLED',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: throttled by Secrets Manager after retries (try again shortly; many callers share this account\'s GetSecretValue quota; see docs/troubleshooting.md#err_aws_throttled)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: throttled by Secrets Manager after retries (try again shortly; many callers share this account\'s GetSecretValue quota; run keybroker explain ERR_AWS_THROTTLED)',
     });
     expect(server.getSecretValueCount()).toBe(3);
   });
@@ -527,7 +527,7 @@ describe('unreachable, throttled, failing (exit 3) and retries within the deadli
     expect(await failure({})).toEqual({
       exitCode: 3,
       code: 'ERR_AWS_UNAVAILABLE',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: Secrets Manager failed (HTTP 500, InternalServiceError) (try again shortly; see the AWS Health Dashboard; see docs/troubleshooting.md#err_aws_unavailable)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: Secrets Manager failed (HTTP 500, InternalServiceError) (try again shortly; see the AWS Health Dashboard; run keybroker explain ERR_AWS_UNAVAILABLE)',
     });
     expect(server.getSecretValueCount()).toBe(3);
   });
@@ -543,7 +543,7 @@ describe('unreachable, throttled, failing (exit 3) and retries within the deadli
     expect(f).toEqual({
       exitCode: 3,
       code: 'ERR_AWS_BAD_RESPONSE',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: the answer was not a Secrets Manager response (HTTP 200) (check the endpoint setting and any proxy in between; see docs/troubleshooting.md#err_aws_bad_response)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: the answer was not a Secrets Manager response (HTTP 200) (check the endpoint setting and any proxy in between; run keybroker explain ERR_AWS_BAD_RESPONSE)',
     });
     expect(f.line).not.toContain('Proxy login');
   });
@@ -553,7 +553,7 @@ describe('unreachable, throttled, failing (exit 3) and retries within the deadli
     expect(await failure({})).toEqual({
       exitCode: 3,
       code: 'ERR_AWS_UNREACHABLE',
-      line: `keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: cannot reach Secrets Manager at ${server.url} (ECONNRESET) (check the network, VPN or proxy, and the endpoint and region settings; see docs/troubleshooting.md#err_aws_unreachable)`,
+      line: `keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: cannot reach Secrets Manager at ${server.url} (ECONNRESET) (check the network, VPN or proxy, and the endpoint and region settings; run keybroker explain ERR_AWS_UNREACHABLE)`,
     });
   });
 
@@ -568,7 +568,7 @@ describe('unreachable, throttled, failing (exit 3) and retries within the deadli
     expect(await failure({}, 1_500)).toEqual({
       exitCode: 3,
       code: 'ERR_AWS_TIMEOUT',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: no answer within 1500 ms (timeoutMs) (check the network path to Secrets Manager (VPN, proxy, VPC endpoint) or raise the profile\'s timeoutMs; see docs/troubleshooting.md#err_aws_timeout)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: no answer within 1500 ms (timeoutMs) (check the network path to Secrets Manager (VPN, proxy, VPC endpoint) or raise the profile\'s timeoutMs; run keybroker explain ERR_AWS_TIMEOUT)',
     });
     // The per-attempt timeout is half the budget: a hung first attempt leaves room for a second.
     expect(server.getSecretValueCount()).toBe(2);

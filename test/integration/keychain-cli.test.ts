@@ -24,7 +24,7 @@ import { startVaultServer, vaultAdmin } from '../servers/vault-server.js';
 const suite = secretServiceSuite('keychain end to end on a real Secret Service');
 const USER = os.userInfo().username;
 const UNAVAILABLE_HINT =
-  '(start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_unavailable)';
+  '(start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, or set cache.storage to "file" or "none"; run keybroker explain ERR_KEYCHAIN_UNAVAILABLE)';
 const UNCACHED_WARNING =
   'keybroker: warning: cache.storage is "keychain" but the keychain cannot be used (ERR_KEYCHAIN_UNAVAILABLE); working uncached (unlock the keychain or set cache.storage)\n';
 
@@ -124,7 +124,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr).toBe(
-        'keybroker: keychain set service=cli-empty account=amy: the value is empty (pipe the value on stdin, e.g. printf %s "$TOKEN" | keybroker keychain set --service cli-empty --account amy; see docs/troubleshooting.md#err_keychain_empty_value)\n',
+        'keybroker: keychain set service=cli-empty account=amy: the value is empty (pipe the value on stdin, e.g. printf %s "$TOKEN" | keybroker keychain set --service cli-empty --account amy; run keybroker explain ERR_KEYCHAIN_EMPTY_VALUE)\n',
       );
       expect((await ss.secretTool(['lookup', 'service', 'cli-empty', 'account', 'amy'])).code).not.toBe(0);
     });
@@ -157,7 +157,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
       );
       expect(again.code).toBe(5);
       expect(again.stderr).toBe(
-        'keybroker: keychain item service=cli-del account=amy: not found (check --service and --account; see docs/troubleshooting.md#err_keychain_item_missing)\n',
+        'keybroker: keychain item service=cli-del account=amy: not found (check --service and --account; run keybroker explain ERR_KEYCHAIN_ITEM_MISSING)\n',
       );
     });
 
@@ -202,7 +202,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
       });
       expect(r.code).toBe(5);
       expect(r.stderr).toBe(
-        'keybroker: keychain item service=cli-f16d account=amy: not found (check --service and --account; see docs/troubleshooting.md#err_keychain_item_missing)\n',
+        'keybroker: keychain item service=cli-f16d account=amy: not found (check --service and --account; run keybroker explain ERR_KEYCHAIN_ITEM_MISSING)\n',
       );
       expect(await ss.secretTool(['lookup', ...mail])).toMatchObject({ code: 0, stdout: 'mail-password' });
     });
@@ -244,7 +244,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
       expect(r.code).toBe(5);
       expect(r.stdout).toBe('');
       expect(r.stderr).toBe(
-        'keybroker: keychain item service=src-missing account=cy: not found (store it with `keybroker keychain set --service src-missing --account cy`; see docs/troubleshooting.md#err_keychain_item_missing)\n',
+        'keybroker: keychain item service=src-missing account=cy: not found (store it with `keybroker keychain set --service src-missing --account cy`; run keybroker explain ERR_KEYCHAIN_ITEM_MISSING)\n',
       );
     });
   });
@@ -467,7 +467,7 @@ describe.skipIf(suite.skip)(`${suite.title}: locked keyring`, () => {
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      'keybroker: keychain (Secret Service): the item service=locked-src account=fay is locked (unlock it (log in to the desktop session, or unlock the login keyring in "Passwords and Keys"), or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_locked)\n',
+      'keybroker: keychain (Secret Service): the item service=locked-src account=fay is locked (unlock it (log in to the desktop session, or unlock the login keyring in "Passwords and Keys"), or set cache.storage to "file" or "none"; run keybroker explain ERR_KEYCHAIN_LOCKED)\n',
     );
     // Still locked: nothing unlocked it behind our back.
     const search = await ss.secretTool(['search', 'service', 'locked-src']);

@@ -51,7 +51,7 @@ describe('keychain source', () => {
     const e = await rejection(source.getToken(request));
     expect(e.exitCode).toBe(5);
     expect(formatErrorLine(e)).toBe(
-      'keybroker: keychain item service=llm account=bob: not found (store it with `keybroker keychain set --service llm --account bob`; see docs/troubleshooting.md#err_keychain_item_missing)',
+      'keybroker: keychain item service=llm account=bob: not found (store it with `keybroker keychain set --service llm --account bob`; run keybroker explain ERR_KEYCHAIN_ITEM_MISSING)',
     );
   });
 
@@ -89,14 +89,14 @@ describe('keychain cache store (memory keyring)', () => {
         openKeyring: async () => {
           opens++;
           throw unreachableError('ERR_KEYCHAIN_LOCKED', 'keychain (Secret Service): the keyring is locked', {
-            hint: 'unlock it; see docs/troubleshooting.md#err_keychain_locked',
+            hint: 'unlock it; run keybroker explain ERR_KEYCHAIN_LOCKED',
           });
         },
       }),
     );
     expect(opens).toBe(1);
     expect(formatErrorLine(e)).toBe(
-      'keybroker: keychain cache: keychain (Secret Service): the keyring is locked (unlock it; see docs/troubleshooting.md#err_keychain_unavailable)',
+      'keybroker: keychain cache: keychain (Secret Service): the keyring is locked (unlock it; run keybroker explain ERR_KEYCHAIN_UNAVAILABLE)',
     );
   });
 

@@ -25,9 +25,9 @@ import {
 const suite = secretServiceSuite('keyring on a real Secret Service');
 
 const UNAVAILABLE_HINT =
-  '(start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_unavailable)';
+  '(start a Secret Service in your session (gnome-keyring-daemon, KWallet or KeePassXC) and unlock it, or set cache.storage to "file" or "none"; run keybroker explain ERR_KEYCHAIN_UNAVAILABLE)';
 const LOCKED_HINT =
-  '(unlock it (log in to the desktop session, or unlock the login keyring in "Passwords and Keys"), or set cache.storage to "file" or "none"; see docs/troubleshooting.md#err_keychain_locked)';
+  '(unlock it (log in to the desktop session, or unlock the login keyring in "Passwords and Keys"), or set cache.storage to "file" or "none"; run keybroker explain ERR_KEYCHAIN_LOCKED)';
 
 describe.skipIf(suite.skip)(suite.title, () => {
   let ss: SecretServiceSession;
@@ -214,7 +214,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
     );
     expect(storeError.code).toBe('ERR_KEYCHAIN_UNAVAILABLE');
     expect(formatErrorLine(storeError)).toBe(
-      `keybroker: keychain cache: keychain (Secret Service): the default keyring is locked ${LOCKED_HINT.replace('err_keychain_locked', 'err_keychain_unavailable')}`,
+      `keybroker: keychain cache: keychain (Secret Service): the default keyring is locked ${LOCKED_HINT.replace('ERR_KEYCHAIN_LOCKED', 'ERR_KEYCHAIN_UNAVAILABLE')}`,
     );
   });
 });

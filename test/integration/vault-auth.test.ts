@@ -168,7 +168,7 @@ describe('approle', () => {
     expect(f).toEqual({
       exitCode: 4,
       code: 'ERR_VAULT_DENIED',
-      line: `keybroker: vault kv ${kv}/llm field token: permission denied (HTTP 403) (the token (approle login at auth/${approle}, secret id from KB_SECRET_ID) may have expired, or its policy lacks read on ${kv}/data/llm (KV v2) or ${kv}/llm (KV v1); see docs/troubleshooting.md#err_vault_denied)`,
+      line: `keybroker: vault kv ${kv}/llm field token: permission denied (HTTP 403) (the token (approle login at auth/${approle}, secret id from KB_SECRET_ID) may have expired, or its policy lacks read on ${kv}/data/llm (KV v2) or ${kv}/llm (KV v1); run keybroker explain ERR_VAULT_DENIED)`,
     });
     if (vault.local) expect(vault.local.count('POST', `auth/${approle}/login`)).toBe(1);
   });
@@ -184,7 +184,7 @@ describe('approle', () => {
     expect(f).toEqual({
       exitCode: 4,
       code: 'ERR_VAULT_LOGIN_FAILED',
-      line: `keybroker: vault approle login: login refused (HTTP 400) (check the role and the credential (approle login at auth/${approle}, secret id from KB_SECRET_ID); see docs/troubleshooting.md#err_vault_login_failed)`,
+      line: `keybroker: vault approle login: login refused (HTTP 400) (check the role and the credential (approle login at auth/${approle}, secret id from KB_SECRET_ID); run keybroker explain ERR_VAULT_LOGIN_FAILED)`,
     });
     expect(loginMemo(deps)).toHaveLength(0);
   });
@@ -199,7 +199,7 @@ describe('approle', () => {
     expect(f).toEqual({
       exitCode: 2,
       code: 'ERR_VAULT_CREDENTIAL_ENV',
-      line: 'keybroker: vault: KB_UNSET is not set (export KB_UNSET with the approle secret id, or use secretIdFile; see docs/troubleshooting.md#err_vault_credential_env)',
+      line: 'keybroker: vault: KB_UNSET is not set (export KB_UNSET with the approle secret id, or use secretIdFile; run keybroker explain ERR_VAULT_CREDENTIAL_ENV)',
     });
   });
 
@@ -214,7 +214,7 @@ describe('approle', () => {
     expect(f).toEqual({
       exitCode: 2,
       code: 'ERR_VAULT_CREDENTIAL_FILE',
-      line: `keybroker: vault: cannot read secret id file ${missing} (ENOENT) (check the path and its permissions; see docs/troubleshooting.md#err_vault_credential_file)`,
+      line: `keybroker: vault: cannot read secret id file ${missing} (ENOENT) (check the path and its permissions; run keybroker explain ERR_VAULT_CREDENTIAL_FILE)`,
     });
   });
 
@@ -264,7 +264,7 @@ describe('jwt', () => {
     expect(f).toEqual({
       exitCode: 4,
       code: 'ERR_VAULT_LOGIN_FAILED',
-      line: `keybroker: vault jwt login: login refused (HTTP 400) (check the role and the credential (jwt login at auth/${jwtMount} as role ci, jwt from ${jwtFile}); see docs/troubleshooting.md#err_vault_login_failed)`,
+      line: `keybroker: vault jwt login: login refused (HTTP 400) (check the role and the credential (jwt login at auth/${jwtMount} as role ci, jwt from ${jwtFile}); run keybroker explain ERR_VAULT_LOGIN_FAILED)`,
     });
   });
 });
@@ -327,7 +327,7 @@ describe('kubernetes (local server only)', () => {
     );
     expect([f.exitCode, f.code]).toEqual([4, 'ERR_VAULT_LOGIN_FAILED']);
     expect(f.line).toBe(
-      `keybroker: vault kubernetes login: login refused (HTTP 403) (check the role and the credential (kubernetes login at auth/${k8s} as role app, jwt from ${jwtFile}); see docs/troubleshooting.md#err_vault_login_failed)`,
+      `keybroker: vault kubernetes login: login refused (HTTP 403) (check the role and the credential (kubernetes login at auth/${k8s} as role app, jwt from ${jwtFile}); run keybroker explain ERR_VAULT_LOGIN_FAILED)`,
     );
   });
 

@@ -59,12 +59,12 @@ const withFaults = async <T>(faults: NonNullable<VaultBackend['local']>['faults'
 
 const hint = {
   unreachable:
-    "check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; see docs/troubleshooting.md#err_vault_unreachable",
+    "check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; run keybroker explain ERR_VAULT_UNREACHABLE",
   server:
-    'retry later, and check that VAULT_ADDR points at a healthy Vault node; see docs/troubleshooting.md#err_vault_server_error',
-  bad: 'check that VAULT_ADDR points at Vault itself and not at a proxy or login page; see docs/troubleshooting.md#err_vault_bad_response',
+    'retry later, and check that VAULT_ADDR points at a healthy Vault node; run keybroker explain ERR_VAULT_SERVER_ERROR',
+  bad: 'check that VAULT_ADDR points at Vault itself and not at a proxy or login page; run keybroker explain ERR_VAULT_BAD_RESPONSE',
   timeout:
-    "check VAULT_ADDR and the network, or raise the profile's timeoutMs; see docs/troubleshooting.md#err_vault_timeout",
+    "check VAULT_ADDR and the network, or raise the profile's timeoutMs; run keybroker explain ERR_VAULT_TIMEOUT",
 };
 
 describe('vault failures map to exit codes and one stderr line', () => {
@@ -74,7 +74,7 @@ describe('vault failures map to exit codes and one stderr line', () => {
       expect(await run()).toEqual({
         exitCode: 3,
         code: 'ERR_VAULT_SEALED',
-        line: `keybroker: vault at ${vault.address}: Vault is sealed (ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; see docs/troubleshooting.md#err_vault_sealed)`,
+        line: `keybroker: vault at ${vault.address}: Vault is sealed (ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; run keybroker explain ERR_VAULT_SEALED)`,
       });
     } finally {
       vault.local!.sealed = false;
@@ -91,7 +91,7 @@ describe('vault failures map to exit codes and one stderr line', () => {
   });
 
   const rateLimited = (after: string) =>
-    `keybroker: vault kv secret/llm field token: Vault's rate limit refused the request (HTTP 429${after}) (keybroker waits before asking again; if it persists, ask the Vault operators about the rate limit quota on secret/data/llm; see docs/troubleshooting.md#err_vault_rate_limited)`;
+    `keybroker: vault kv secret/llm field token: Vault's rate limit refused the request (HTTP 429${after}) (keybroker waits before asking again; if it persists, ask the Vault operators about the rate limit quota on secret/data/llm; run keybroker explain ERR_VAULT_RATE_LIMITED)`;
 
   it("a rate limit quota's 429 is exit 3 and carries its Retry-After to the broker", async () => {
     const f = await withFaults(
@@ -141,7 +141,7 @@ describe('vault failures map to exit codes and one stderr line', () => {
     expect(f).toEqual({
       exitCode: 4,
       code: 'ERR_VAULT_DENIED',
-      line: `keybroker: vault kv secret/llm field token: request refused (HTTP 400) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on secret/data/llm; see docs/troubleshooting.md#err_vault_denied)`,
+      line: `keybroker: vault kv secret/llm field token: request refused (HTTP 400) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on secret/data/llm; run keybroker explain ERR_VAULT_DENIED)`,
     });
   });
 
@@ -260,7 +260,7 @@ describe('vault failures map to exit codes and one stderr line', () => {
     expect(await run({ address: 'vault.example.com:8200' })).toEqual({
       exitCode: 2,
       code: 'ERR_VAULT_BAD_ADDRESS',
-      line: 'keybroker: vault: address vault.example.com:8200 is not an http(s) URL (set VAULT_ADDR or source.address to a URL such as https://vault.example.com:8200; see docs/troubleshooting.md#err_vault_bad_address)',
+      line: 'keybroker: vault: address vault.example.com:8200 is not an http(s) URL (set VAULT_ADDR or source.address to a URL such as https://vault.example.com:8200; run keybroker explain ERR_VAULT_BAD_ADDRESS)',
     });
   });
 });
@@ -307,7 +307,7 @@ describe('vault over TLS with a CA made in the test', () => {
     expect(f).toEqual({
       exitCode: 3,
       code: 'ERR_TLS_UNTRUSTED',
-      line: `keybroker: TLS to ${tls.address.replace('https://', '')}: the certificate is signed by issuer CN=keybroker test CA, which is not trusted (install that CA in the system trust store or set the profile's caCert to its PEM file; see docs/troubleshooting.md#err_tls_untrusted)`,
+      line: `keybroker: TLS to ${tls.address.replace('https://', '')}: the certificate is signed by issuer CN=keybroker test CA, which is not trusted (install that CA in the system trust store or set the profile's caCert to its PEM file; run keybroker explain ERR_TLS_UNTRUSTED)`,
     });
   });
 
@@ -329,7 +329,7 @@ describe('vault over TLS with a CA made in the test', () => {
     expect(f).toEqual({
       exitCode: 2,
       code: 'ERR_VAULT_CA_CERT',
-      line: `keybroker: vault: cannot read the CA certificate ${missing} (ENOENT) (fix the profile's caCert or VAULT_CACERT; see docs/troubleshooting.md#err_vault_ca_cert)`,
+      line: `keybroker: vault: cannot read the CA certificate ${missing} (ENOENT) (fix the profile's caCert or VAULT_CACERT; run keybroker explain ERR_VAULT_CA_CERT)`,
     });
   });
 

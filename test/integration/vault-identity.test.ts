@@ -86,7 +86,7 @@ describe('vault-identity', () => {
     expect(f).toEqual({
       exitCode: 4,
       code: 'ERR_VAULT_IDENTITY_REFUSED',
-      line: `keybroker: vault identity token for role ${role}: Vault refused to mint the token (HTTP 400) (log in with an auth method that has an identity entity (a root token has none), and allow the role's client_id on its key; see docs/troubleshooting.md#err_vault_identity_refused)`,
+      line: `keybroker: vault identity token for role ${role}: Vault refused to mint the token (HTTP 400) (log in with an auth method that has an identity entity (a root token has none), and allow the role's client_id on its key; run keybroker explain ERR_VAULT_IDENTITY_REFUSED)`,
     });
   });
 
@@ -107,7 +107,7 @@ describe('vault-identity', () => {
     expect(f).toEqual({
       exitCode: 5,
       code: 'ERR_VAULT_NOT_FOUND',
-      line: `keybroker: vault identity token for role missing-${s}: no such role (HTTP 400) (create it with vault write identity/oidc/role/<role> key=<key>; see docs/troubleshooting.md#err_vault_not_found)`,
+      line: `keybroker: vault identity token for role missing-${s}: no such role (HTTP 400) (create it with vault write identity/oidc/role/<role> key=<key>; run keybroker explain ERR_VAULT_NOT_FOUND)`,
     });
   });
 
@@ -148,7 +148,7 @@ describe('vault-identity malformed answers (local server only)', () => {
       vault.local!.faults = [];
     }
   };
-  const hint = `check the role's key and template in Vault (vault read identity/oidc/role/${role}); see docs/troubleshooting.md#err_vault_identity_token_malformed`;
+  const hint = `check the role's key and template in Vault (vault read identity/oidc/role/${role}); run keybroker explain ERR_VAULT_IDENTITY_TOKEN_MALFORMED`;
 
   it('a token that is not a JWT is exit 5', async (ctx) => {
     if (!vault.local) return ctx.skip();
@@ -174,7 +174,7 @@ describe('vault-identity malformed answers (local server only)', () => {
     expect(await mint({ data: { client_id: 'x' } })()).toEqual({
       exitCode: 3,
       code: 'ERR_VAULT_BAD_RESPONSE',
-      line: `keybroker: vault identity token for role ${role}: the answer holds no token (check that VAULT_ADDR points at Vault itself and not at a proxy or login page; see docs/troubleshooting.md#err_vault_bad_response)`,
+      line: `keybroker: vault identity token for role ${role}: the answer holds no token (check that VAULT_ADDR points at Vault itself and not at a proxy or login page; run keybroker explain ERR_VAULT_BAD_RESPONSE)`,
     });
   });
 });

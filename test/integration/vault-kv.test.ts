@@ -131,7 +131,7 @@ describe('vault KV with token auth', () => {
     expect(f).toEqual({
       exitCode: 4,
       code: 'ERR_VAULT_NO_TOKEN',
-      line: 'keybroker: vault: no Vault token found (run vault login, set VAULT_TOKEN, or set source.auth.tokenFile; see docs/troubleshooting.md#err_vault_no_token)',
+      line: 'keybroker: vault: no Vault token found (run vault login, set VAULT_TOKEN, or set source.auth.tokenFile; run keybroker explain ERR_VAULT_NO_TOKEN)',
     });
   });
 
@@ -142,7 +142,7 @@ describe('vault KV with token auth', () => {
     expect(f).toEqual({
       exitCode: 2,
       code: 'ERR_VAULT_NO_ADDRESS',
-      line: "keybroker: vault: no Vault address configured (set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; see docs/troubleshooting.md#err_vault_no_address)",
+      line: "keybroker: vault: no Vault address configured (set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; run keybroker explain ERR_VAULT_NO_ADDRESS)",
     });
   });
 
@@ -156,7 +156,7 @@ describe('vault KV with token auth', () => {
     expect(f).toEqual({
       exitCode: 5,
       code: 'ERR_VAULT_NOT_FOUND',
-      line: `keybroker: vault kv ${kv2}/team/nope field token: not found at ${kv2}/data/team/nope (HTTP 404) (check the path (and namespace); see docs/troubleshooting.md#err_vault_not_found)`,
+      line: `keybroker: vault kv ${kv2}/team/nope field token: not found at ${kv2}/data/team/nope (HTTP 404) (check the path (and namespace); run keybroker explain ERR_VAULT_NOT_FOUND)`,
     });
   });
 
@@ -168,7 +168,7 @@ describe('vault KV with token auth', () => {
     );
     expect(f.exitCode).toBe(5);
     expect(f.line).toBe(
-      `keybroker: vault kv ${kv1}/nope field token: not found at ${kv1}/nope (HTTP 404) (check the path (and namespace); see docs/troubleshooting.md#err_vault_not_found)`,
+      `keybroker: vault kv ${kv1}/nope field token: not found at ${kv1}/nope (HTTP 404) (check the path (and namespace); run keybroker explain ERR_VAULT_NOT_FOUND)`,
     );
   });
 
@@ -193,7 +193,7 @@ describe('vault KV with token auth', () => {
     expect(f).toEqual({
       exitCode: 5,
       code: 'ERR_VAULT_FIELD_MISSING',
-      line: `keybroker: vault kv ${kv2}/team/llm field tokn: the secret has no field tokn (check the field name (vault kv get ${kv2}/team/llm lists them); see docs/troubleshooting.md#err_vault_field_missing)`,
+      line: `keybroker: vault kv ${kv2}/team/llm field tokn: the secret has no field tokn (check the field name (vault kv get ${kv2}/team/llm lists them); run keybroker explain ERR_VAULT_FIELD_MISSING)`,
     });
   });
 
@@ -202,12 +202,12 @@ describe('vault KV with token auth', () => {
     expect(await failure(createVaultSource(source({ field: 'empty' }), deps).getToken(request()))).toEqual({
       exitCode: 5,
       code: 'ERR_VAULT_FIELD_EMPTY',
-      line: `keybroker: vault kv ${kv2}/team/llm field empty: the value is empty (write the token into the field; see docs/troubleshooting.md#err_vault_field_empty)`,
+      line: `keybroker: vault kv ${kv2}/team/llm field empty: the value is empty (write the token into the field; run keybroker explain ERR_VAULT_FIELD_EMPTY)`,
     });
     expect(await failure(createVaultSource(source({ field: 'num' }), deps).getToken(request()))).toEqual({
       exitCode: 5,
       code: 'ERR_VAULT_FIELD_NOT_STRING',
-      line: `keybroker: vault kv ${kv2}/team/llm field num: the value is a number, not a string (store the token as a string; see docs/troubleshooting.md#err_vault_field_not_string)`,
+      line: `keybroker: vault kv ${kv2}/team/llm field num: the value is a number, not a string (store the token as a string; run keybroker explain ERR_VAULT_FIELD_NOT_STRING)`,
     });
     const nul = await failure(createVaultSource(source({ field: 'nul' }), deps).getToken(request()));
     expect([nul.exitCode, nul.code]).toEqual([5, 'ERR_VAULT_FIELD_NOT_STRING']);
@@ -221,7 +221,7 @@ describe('vault KV with token auth', () => {
     expect(f).toEqual({
       exitCode: 4,
       code: 'ERR_VAULT_DENIED',
-      line: `keybroker: vault kv ${kv2}/team/llm field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on ${kv2}/data/team/llm; see docs/troubleshooting.md#err_vault_denied)`,
+      line: `keybroker: vault kv ${kv2}/team/llm field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on ${kv2}/data/team/llm; run keybroker explain ERR_VAULT_DENIED)`,
     });
   });
 
@@ -274,7 +274,7 @@ describe('vault KV mount discovery fallbacks (local server only)', () => {
       expect(f).toEqual({
         exitCode: 4,
         code: 'ERR_VAULT_DENIED',
-        line: `keybroker: vault kv ${kv2}/team/llm field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on ${kv2}/data/team/llm (KV v2) or ${kv2}/team/llm (KV v1); see docs/troubleshooting.md#err_vault_denied)`,
+        line: `keybroker: vault kv ${kv2}/team/llm field token: permission denied (HTTP 403) (the token (token from VAULT_TOKEN) may have expired, or its policy lacks read on ${kv2}/data/team/llm (KV v2) or ${kv2}/team/llm (KV v1); run keybroker explain ERR_VAULT_DENIED)`,
       });
     } finally {
       vault.local.faults = [];
@@ -338,7 +338,7 @@ describe('vault namespaces (local server only: namespaces are a Vault Enterprise
         ),
       );
       expect(f.line).toBe(
-        `keybroker: vault at ${vault.address} (namespace team-x): Vault is sealed (ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; see docs/troubleshooting.md#err_vault_sealed)`,
+        `keybroker: vault at ${vault.address} (namespace team-x): Vault is sealed (ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; run keybroker explain ERR_VAULT_SEALED)`,
       );
     } finally {
       vault.local.sealed = false;

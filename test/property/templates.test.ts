@@ -240,7 +240,7 @@ describe('expandTemplatesDeep', () => {
       return undefined;
     })();
     expect(isKeybrokerError(err) && formatErrorLine(err)).toBe(
-      'keybroker: config /tmp/config.json (at /profiles/p/source/a/1/b~1c): /profiles/p/source/a/1/b~1c: environment variable NOPE_X is not set (used as ${env:NOPE_X}) (set NOPE_X or change that value; see docs/troubleshooting.md#err_config_env_unset)',
+      'keybroker: config /tmp/config.json (at /profiles/p/source/a/1/b~1c): /profiles/p/source/a/1/b~1c: environment variable NOPE_X is not set (used as ${env:NOPE_X}) (set NOPE_X or change that value; run keybroker explain ERR_CONFIG_ENV_UNSET)',
     );
   });
 });

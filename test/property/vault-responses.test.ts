@@ -377,7 +377,7 @@ describe('vault sources against random answers', () => {
       line = isKeybrokerError(e) ? `${e.exitCode} ${formatErrorLine(e)}` : String(e);
     }
     expect(line).toBe(
-      "5 keybroker: vault identity token for role llm: the token has an exp out of range (check the role's key and template in Vault (vault read identity/oidc/role/llm); see docs/troubleshooting.md#err_vault_identity_token_malformed)",
+      "5 keybroker: vault identity token for role llm: the token has an exp out of range (check the role's key and template in Vault (vault read identity/oidc/role/llm); run keybroker explain ERR_VAULT_IDENTITY_TOKEN_MALFORMED)",
     );
   });
 });

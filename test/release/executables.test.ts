@@ -87,7 +87,7 @@ describe.runIf(RELEASE_TESTS)('keybroker-linux-x64', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(
-      /^keybroker: profile "nope" \(from --profile\): .*see docs\/troubleshooting\.md#err_config_unknown_profile\)\n$/,
+      /^keybroker: profile "nope" \(from --profile\): .*run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE\)\n$/,
     );
     const dist = await runShell(`${shq(path.join(ROOT, 'dist', 'keybroker'))} --profile nope`, s);
     expect(r.stderr).toBe(dist.stderr);
@@ -148,7 +148,9 @@ describe.runIf(RELEASE_TESTS)('keybroker-linux-arm64 under qemu-user', () => {
         expectJwt(await runShell(exe, s, { killAfterMs: 120_000 }));
         const bad = await runShell(`${exe} --profile nope`, s, { killAfterMs: 120_000 });
         expect({ code: bad.code, stdout: bad.stdout }).toEqual({ code: 2, stdout: '' });
-        expect(bad.stderr).toMatch(/^keybroker: profile "nope" .*#err_config_unknown_profile\)\n$/);
+        expect(bad.stderr).toMatch(
+          /^keybroker: profile "nope" .*run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE\)\n$/,
+        );
       } finally {
         s.cleanup();
       }

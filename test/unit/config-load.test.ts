@@ -159,7 +159,7 @@ describe('refusals', () => {
     expect(failure(() => loadConfig(fx.inputs()))).toEqual([
       6,
       'ERR_UNSAFE_PERMISSIONS',
-      `keybroker: config file ${fx.userPath}: writable by others (mode 0666) (run chmod go-w '${fx.userPath}'; see docs/troubleshooting.md#err_unsafe_permissions)`,
+      `keybroker: config file ${fx.userPath}: writable by others (mode 0666) (run chmod go-w '${fx.userPath}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)`,
     ]);
   });
 
@@ -167,7 +167,7 @@ describe('refusals', () => {
     fx.writeManaged({});
     fs.chmodSync(fx.managedPath, 0o620);
     expect(failure(() => loadConfig(fx.inputs()))[2]).toBe(
-      `keybroker: managed config file ${fx.managedPath}: writable by others (mode 0620) (run chmod go-w '${fx.managedPath}'; see docs/troubleshooting.md#err_unsafe_permissions)`,
+      `keybroker: managed config file ${fx.managedPath}: writable by others (mode 0620) (run chmod go-w '${fx.managedPath}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)`,
     );
   });
 
@@ -178,7 +178,7 @@ describe('refusals', () => {
     expect(failure(() => loadConfig(fx.inputs()))).toEqual([
       6,
       'ERR_UNSAFE_PERMISSIONS',
-      `keybroker: config directory ${dir}: writable by others (mode 0777) (run chmod go-w '${dir}'; see docs/troubleshooting.md#err_unsafe_permissions)`,
+      `keybroker: config directory ${dir}: writable by others (mode 0777) (run chmod go-w '${dir}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)`,
     ]);
   });
 
@@ -198,7 +198,7 @@ describe('refusals', () => {
     expect(failure(() => loadConfig(fx.inputs()))).toEqual([
       6,
       'ERR_UNSAFE_OWNER',
-      `keybroker: config file ${fx.userPath}: owned by uid 4242, not by you (uid ${uid}) (chown it to yourself or remove it; see docs/troubleshooting.md#err_unsafe_owner)`,
+      `keybroker: config file ${fx.userPath}: owned by uid 4242, not by you (uid ${uid}) (chown it to yourself or remove it; run keybroker explain ERR_UNSAFE_OWNER)`,
     ]);
   });
 
@@ -208,7 +208,7 @@ describe('refusals', () => {
     fs.chmodSync(target, 0o666);
     fs.symlinkSync(target, fx.userPath);
     expect(failure(() => loadConfig(fx.inputs()))[2]).toBe(
-      `keybroker: config file ${target}: writable by others (mode 0666) (run chmod go-w '${target}'; see docs/troubleshooting.md#err_unsafe_permissions)`,
+      `keybroker: config file ${target}: writable by others (mode 0666) (run chmod go-w '${target}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)`,
     );
   });
 
@@ -222,7 +222,7 @@ describe('refusals', () => {
     expect(failure(() => loadConfig(fx.inputs()))).toEqual([
       2,
       'ERR_CONFIG_UNREADABLE',
-      `keybroker: config ${fx.userPath}: cannot read it (EISDIR) (check that the file is readable by you; see docs/troubleshooting.md#err_config_unreadable)`,
+      `keybroker: config ${fx.userPath}: cannot read it (EISDIR) (check that the file is readable by you; run keybroker explain ERR_CONFIG_UNREADABLE)`,
     ]);
   });
 
@@ -233,12 +233,12 @@ describe('refusals', () => {
     const [code, errCode, line] = failure(() => loadConfig(fx.inputs()));
     expect([code, errCode]).toEqual([2, 'ERR_CONFIG_JSON']);
     expect(line).toBe(
-      `keybroker: config ${fx.userPath}: invalid JSON at line 5, column 1: unexpected end of file, expected ',' or '}' (fix the syntax there; see docs/troubleshooting.md#err_config_json)`,
+      `keybroker: config ${fx.userPath}: invalid JSON at line 5, column 1: unexpected end of file, expected ',' or '}' (fix the syntax there; run keybroker explain ERR_CONFIG_JSON)`,
     );
     fx.writeUser('{"roleId": hunter2secret}');
     const second = failure(() => loadConfig(fx.inputs()))[2];
     expect(second).toBe(
-      `keybroker: config ${fx.userPath}: invalid JSON at line 1, column 12: expected a value (fix the syntax there; see docs/troubleshooting.md#err_config_json)`,
+      `keybroker: config ${fx.userPath}: invalid JSON at line 1, column 12: expected a value (fix the syntax there; run keybroker explain ERR_CONFIG_JSON)`,
     );
     expect(second).not.toContain('hunter2');
   });

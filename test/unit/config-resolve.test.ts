@@ -40,13 +40,13 @@ describe('profile selection', () => {
     expect(failure(() => resolve(fx.inputs({ profileFlag: 'nope' })))).toEqual([
       2,
       'ERR_CONFIG_UNKNOWN_PROFILE',
-      `keybroker: profile "nope" (from --profile): not defined in ${fx.userPath} (available: work, home; see docs/troubleshooting.md#err_config_unknown_profile)`,
+      `keybroker: profile "nope" (from --profile): not defined in ${fx.userPath} (available: work, home; run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE)`,
     ]);
   });
 
   it('says when there is no config file at all', () => {
     expect(failure(() => resolve(fx.inputs()))[2]).toBe(
-      `keybroker: profile "default" (from the default): not defined in no config file (looked for ${fx.managedPath} and ${fx.userPath}) (no profiles are configured; see docs/troubleshooting.md#err_config_unknown_profile)`,
+      `keybroker: profile "default" (from the default): not defined in no config file (looked for ${fx.managedPath} and ${fx.userPath}) (no profiles are configured; run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE)`,
     );
   });
 
@@ -55,7 +55,7 @@ describe('profile selection', () => {
     expect(failure(() => resolve(fx.inputs({ extraEnv: { KEYBROKER_PROFILE: '../x' } })))).toEqual([
       2,
       'ERR_CONFIG_PROFILE_NAME',
-      `keybroker: profile "../x" (from KEYBROKER_PROFILE): not a valid profile name (use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; see docs/troubleshooting.md#err_config_profile_name)`,
+      `keybroker: profile "../x" (from KEYBROKER_PROFILE): not a valid profile name (use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; run keybroker explain ERR_CONFIG_PROFILE_NAME)`,
     ]);
   });
 });
@@ -94,7 +94,7 @@ describe('templates and paths', () => {
     expect(failure(() => resolve(fx.inputs()))).toEqual([
       2,
       'ERR_CONFIG_ENV_UNSET',
-      `keybroker: config ${fx.managedPath}: /profiles/default/source/claims/team: environment variable TEAM is not set (used as \${env:TEAM}) (set TEAM or change that value; see docs/troubleshooting.md#err_config_env_unset)`,
+      `keybroker: config ${fx.managedPath}: /profiles/default/source/claims/team: environment variable TEAM is not set (used as \${env:TEAM}) (set TEAM or change that value; run keybroker explain ERR_CONFIG_ENV_UNSET)`,
     ]);
   });
 
@@ -103,7 +103,7 @@ describe('templates and paths', () => {
     expect(failure(() => resolve(fx.inputs()))).toEqual([
       2,
       'ERR_CONFIG_TEMPLATE',
-      `keybroker: config ${fx.userPath}: /profiles/default/source/service: unknown template \${home} (use \${user}, \${identity}, \${hostname}, \${profile} or \${env:NAME}; see docs/troubleshooting.md#err_config_template)`,
+      `keybroker: config ${fx.userPath}: /profiles/default/source/service: unknown template \${home} (use \${user}, \${identity}, \${hostname}, \${profile} or \${env:NAME}; run keybroker explain ERR_CONFIG_TEMPLATE)`,
     ]);
   });
 
@@ -377,7 +377,7 @@ describe('defensive resolution (the first stage does not validate)', () => {
     expect(failure(() => resolve(fx.inputs()))).toEqual([
       2,
       'ERR_CONFIG_INVALID',
-      `keybroker: config ${fx.userPath}: /profiles/default/source/type: required key missing (give the profile a source with a "type"; see docs/troubleshooting.md#err_config_invalid)`,
+      `keybroker: config ${fx.userPath}: /profiles/default/source/type: required key missing (give the profile a source with a "type"; run keybroker explain ERR_CONFIG_INVALID)`,
     ]);
   });
 

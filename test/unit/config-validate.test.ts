@@ -12,7 +12,7 @@ beforeEach(() => {
 afterEach(() => fx.cleanup());
 
 const validate = () => validateConfig(loadConfig(fx.inputs()));
-const DOCS = 'see docs/troubleshooting.md#err_config_invalid';
+const DOCS = 'run keybroker explain ERR_CONFIG_INVALID';
 
 /** Every key of contract §3, every source type and every Vault auth method. */
 const FULL = {

@@ -79,7 +79,7 @@ describe('keygen (in process)', () => {
     const before = fs.readFileSync(file, 'utf8');
     expect(await failure(runKeygen({ algorithm: 'EdDSA', out: '~/k.pem' }, ctx()))).toEqual({
       exit: 2,
-      line: `keybroker: keygen: ${file} already exists (choose another path with --out, or move the old key away first (tokens signed with it stop verifying); see docs/troubleshooting.md#err_keygen_exists)`,
+      line: `keybroker: keygen: ${file} already exists (choose another path with --out, or move the old key away first (tokens signed with it stop verifying); run keybroker explain ERR_KEYGEN_EXISTS)`,
     });
     expect(fs.readFileSync(file, 'utf8')).toBe(before);
     expect(out).toHaveLength(1);
@@ -112,7 +112,7 @@ describe('keygen (in process)', () => {
     expect(token.value.split('.')).toHaveLength(3);
     expect(await failure(runKeygen({ algorithm: 'ES384', keychain: 'keybroker/signing' }, ctx()))).toEqual({
       exit: 2,
-      line: "keybroker: keygen: keychain item service=keybroker account=signing already exists (choose another item, or remove the old key first with keybroker keychain delete --service 'keybroker' --account 'signing' (tokens signed with it stop verifying); see docs/troubleshooting.md#err_keygen_exists)",
+      line: "keybroker: keygen: keychain item service=keybroker account=signing already exists (choose another item, or remove the old key first with keybroker keychain delete --service 'keybroker' --account 'signing' (tokens signed with it stop verifying); run keybroker explain ERR_KEYGEN_EXISTS)",
     });
     expect(await keyring.current.get('keybroker', 'signing')).toBe(stored);
   });
@@ -123,7 +123,7 @@ describe('keygen (in process)', () => {
     );
     expect(f).toEqual({
       exit: 2,
-      line: "keybroker: jwt signing key: keychain item service=kb account=nobody was not found (create it with keybroker keygen --algorithm ES256 --keychain 'kb/nobody'; see docs/troubleshooting.md#err_jwt_key_keychain_missing)",
+      line: "keybroker: jwt signing key: keychain item service=kb account=nobody was not found (create it with keybroker keygen --algorithm ES256 --keychain 'kb/nobody'; run keybroker explain ERR_JWT_KEY_KEYCHAIN_MISSING)",
     });
   });
 

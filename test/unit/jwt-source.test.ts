@@ -196,7 +196,7 @@ describe('jwt source: claims', () => {
       );
       expect(await failure(source.getToken(request()))).toEqual({
         exit: 2,
-        line: `keybroker: jwt source: claims.${claim} would overwrite the registered claim ${claim} (remove it from "claims" (${fix}); see docs/troubleshooting.md#err_jwt_reserved_claim)`,
+        line: `keybroker: jwt source: claims.${claim} would overwrite the registered claim ${claim} (remove it from "claims" (${fix}); run keybroker explain ERR_JWT_RESERVED_CLAIM)`,
       });
     });
   }
@@ -222,7 +222,7 @@ describe('jwt source: lifetime rule', () => {
     const source = createJwtSource({ type: 'jwt', signingKey: { env: 'K' }, lifetimeSec: 419 }, deps());
     expect(await failure(source.getToken(request()))).toEqual({
       exit: 2,
-      line: 'keybroker: jwt source: lifetimeSec 419 is shorter than the TTL plus the refresh margin (300 s + 120 s = 420 s) (set lifetimeSec to at least 420 or remove it for the default 2 x TTL + margin = 720; see docs/troubleshooting.md#err_jwt_lifetime_too_short)',
+      line: 'keybroker: jwt source: lifetimeSec 419 is shorter than the TTL plus the refresh margin (300 s + 120 s = 420 s) (set lifetimeSec to at least 420 or remove it for the default 2 x TTL + margin = 720; run keybroker explain ERR_JWT_LIFETIME_TOO_SHORT)',
     });
   });
 
@@ -241,7 +241,7 @@ describe('jwt source: lifetime rule', () => {
       deps({ ttlMs: 3_600_000 }),
     );
     expect((await failure(source.getToken(request()))).line).toBe(
-      'keybroker: jwt source: lifetimeSec 3600 is shorter than the TTL plus the refresh margin (3600 s + 120 s = 3720 s) (set lifetimeSec to at least 3720 or remove it for the default 2 x TTL + margin = 7320; see docs/troubleshooting.md#err_jwt_lifetime_too_short)',
+      'keybroker: jwt source: lifetimeSec 3600 is shorter than the TTL plus the refresh margin (3600 s + 120 s = 3720 s) (set lifetimeSec to at least 3720 or remove it for the default 2 x TTL + margin = 7320; run keybroker explain ERR_JWT_LIFETIME_TOO_SHORT)',
     );
   });
 });
@@ -320,7 +320,7 @@ describe('jwt source: signing keys', () => {
       await failure(createJwtSource({ type: 'jwt', signingKey: { file } }, deps()).getToken(request())),
     ).toEqual({
       exit: 6,
-      line: `keybroker: signing key file ${file}: permissions 0644 are too open (run chmod 600 '${file}'; see docs/troubleshooting.md#err_unsafe_permissions)`,
+      line: `keybroker: signing key file ${file}: permissions 0644 are too open (run chmod 600 '${file}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)`,
     });
   });
 
@@ -337,7 +337,7 @@ describe('jwt source: signing keys', () => {
         await failure(createJwtSource({ type: 'jwt', signingKey: { file } }, deps()).getToken(request())),
       ).toEqual({
         exit: 6,
-        line: `keybroker: signing key file ${file}: permissions ${octal} are too open (run chmod 600 '${file}'; see docs/troubleshooting.md#err_unsafe_permissions)`,
+        line: `keybroker: signing key file ${file}: permissions ${octal} are too open (run chmod 600 '${file}'; run keybroker explain ERR_UNSAFE_PERMISSIONS)`,
       });
     }
   });
@@ -349,7 +349,7 @@ describe('jwt source: signing keys', () => {
     fs.symlinkSync(target, link);
     expect(await failure(publicJwks({ type: 'jwt', signingKey: { file: link } }, deps()))).toEqual({
       exit: 6,
-      line: `keybroker: signing key file ${link}: is a symbolic link (replace the link with the file itself; see docs/troubleshooting.md#err_unsafe_symlink)`,
+      line: `keybroker: signing key file ${link}: is a symbolic link (replace the link with the file itself; run keybroker explain ERR_UNSAFE_SYMLINK)`,
     });
   });
 
@@ -359,7 +359,7 @@ describe('jwt source: signing keys', () => {
       await failure(createJwtSource({ type: 'jwt', signingKey: { file } }, deps()).getToken(request())),
     ).toEqual({
       exit: 2,
-      line: `keybroker: jwt signing key file ${file}: does not exist (create it with keybroker keygen --algorithm ES256 --out '${file}', or fix signingKey.file; see docs/troubleshooting.md#err_jwt_key_file_missing)`,
+      line: `keybroker: jwt signing key file ${file}: does not exist (create it with keybroker keygen --algorithm ES256 --out '${file}', or fix signingKey.file; run keybroker explain ERR_JWT_KEY_FILE_MISSING)`,
     });
   });
 
@@ -370,12 +370,12 @@ describe('jwt source: signing keys', () => {
     );
     expect(f1).toEqual({
       exit: 2,
-      line: `keybroker: jwt signing key from file ${file}: is not a valid PEM private key (provide an unencrypted PKCS#8 PEM or a private JWK (keybroker keygen makes one); see docs/troubleshooting.md#err_jwt_key_malformed)`,
+      line: `keybroker: jwt signing key from file ${file}: is not a valid PEM private key (provide an unencrypted PKCS#8 PEM or a private JWK (keybroker keygen makes one); run keybroker explain ERR_JWT_KEY_MALFORMED)`,
     });
     const json = writeKey('j', '{"kty": "EC", "d": TOPSECRET');
     const f2 = await failure(publicJwks({ type: 'jwt', signingKey: { file: json } }, deps()));
     expect(f2.line).toBe(
-      `keybroker: jwt signing key from file ${json}: is not valid JSON (provide an unencrypted PKCS#8 PEM or a private JWK (keybroker keygen makes one); see docs/troubleshooting.md#err_jwt_key_malformed)`,
+      `keybroker: jwt signing key from file ${json}: is not valid JSON (provide an unencrypted PKCS#8 PEM or a private JWK (keybroker keygen makes one); run keybroker explain ERR_JWT_KEY_MALFORMED)`,
     );
     const raw = writeKey('r', 'TOPSECRET just some text');
     const f3 = await failure(publicJwks({ type: 'jwt', signingKey: { file: raw } }, deps()));
@@ -407,7 +407,7 @@ describe('jwt source: signing keys', () => {
       ),
     ).toEqual({
       exit: 2,
-      line: `keybroker: jwt signing key from file ${file}: is an EC P-256 key, which does not fit algorithm ES384 (set "algorithm" to ES256, or make a ES384 key with keybroker keygen --algorithm ES384; see docs/troubleshooting.md#err_jwt_key_mismatch)`,
+      line: `keybroker: jwt signing key from file ${file}: is an EC P-256 key, which does not fit algorithm ES384 (set "algorithm" to ES256, or make a ES384 key with keybroker keygen --algorithm ES384; run keybroker explain ERR_JWT_KEY_MISMATCH)`,
     });
     const rsa = await generateSigningKey('RS256');
     const rsaFile = writeKey('r', rsa.material);
@@ -439,7 +439,7 @@ describe('jwt source: signing keys', () => {
     const weak = await failure(publicJwks({ type: 'jwt', algorithm: 'RS256', signingKey: { file } }, deps()));
     expect(weak).toEqual({
       exit: 2,
-      line: `keybroker: jwt signing key from file ${file}: is an RSA 1024-bit key, shorter than 2048 bits (make a new key with keybroker keygen --algorithm RS256; see docs/troubleshooting.md#err_jwt_key_too_weak)`,
+      line: `keybroker: jwt signing key from file ${file}: is an RSA 1024-bit key, shorter than 2048 bits (make a new key with keybroker keygen --algorithm RS256; run keybroker explain ERR_JWT_KEY_TOO_WEAK)`,
     });
     const short = await failure(
       createJwtSource(
@@ -448,7 +448,7 @@ describe('jwt source: signing keys', () => {
       ).getToken(request()),
     );
     expect(short.line).toBe(
-      'keybroker: jwt signing key from environment variable S: the HS256 secret is 5 bytes, fewer than 32 (use a random secret of at least 32 bytes (keybroker keygen --algorithm HS256); see docs/troubleshooting.md#err_jwt_key_too_weak)',
+      'keybroker: jwt signing key from environment variable S: the HS256 secret is 5 bytes, fewer than 32 (use a random secret of at least 32 bytes (keybroker keygen --algorithm HS256); run keybroker explain ERR_JWT_KEY_TOO_WEAK)',
     );
     expect(short.line).not.toContain('short (');
   });
@@ -460,7 +460,7 @@ describe('jwt source: signing keys', () => {
       );
     expect(await failure(source({}))).toEqual({
       exit: 2,
-      line: 'keybroker: jwt signing key: environment variable KB_SIGNING_KEY is not set (set KB_SIGNING_KEY to the key (a PKCS#8 PEM, a JWK JSON, or for HS256 the secret), or point signingKey elsewhere; see docs/troubleshooting.md#err_jwt_key_env_unset)',
+      line: 'keybroker: jwt signing key: environment variable KB_SIGNING_KEY is not set (set KB_SIGNING_KEY to the key (a PKCS#8 PEM, a JWK JSON, or for HS256 the secret), or point signingKey elsewhere; run keybroker explain ERR_JWT_KEY_ENV_UNSET)',
     });
     expect((await failure(source({ KB_SIGNING_KEY: '' }))).line).toContain(
       'environment variable KB_SIGNING_KEY is empty',
@@ -470,7 +470,7 @@ describe('jwt source: signing keys', () => {
   it('no signingKey is exit 2 with a hint to run keygen', async () => {
     expect(await failure(createJwtSource({ type: 'jwt' }, deps()).getToken(request()))).toEqual({
       exit: 2,
-      line: 'keybroker: jwt source: no signingKey is configured (create one with keybroker keygen and set "signingKey": {"file": PATH} in the profile\'s source; see docs/troubleshooting.md#err_jwt_no_signing_key)',
+      line: 'keybroker: jwt source: no signingKey is configured (create one with keybroker keygen and set "signingKey": {"file": PATH} in the profile\'s source; run keybroker explain ERR_JWT_NO_SIGNING_KEY)',
     });
   });
 

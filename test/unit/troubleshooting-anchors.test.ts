@@ -1,4 +1,4 @@
-/** Every error hint points to docs/troubleshooting.md#err_x: each of those anchors must exist. */
+/** Every error hint says `run keybroker explain ERR_X` (docs/troubleshooting.md#err_x): each entry must exist. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
