@@ -16,15 +16,21 @@ let sb: Sandbox;
 afterEach(() => sb?.cleanup());
 
 describe('examples/', () => {
-  it.each(['jwt.json', 'vault.json', 'vault-identity.json', 'aws-secrets-manager.json', 'keychain.json'])(
-    '%s is a valid config',
-    async (name) => {
-      sb = makeSandbox({ VAULT_ROLE_ID: 'role-id-for-the-example' });
-      const r = await runKeybroker(['config', 'validate', '--config', example(name)], sb);
-      expect(r.stderr).toBe('');
-      expect(r.code).toBe(0);
-    },
-  );
+  it.each([
+    'jwt.json',
+    'vault.json',
+    'vault-identity.json',
+    'aws-secrets-manager.json',
+    'keychain.json',
+    'oidc-okta.json',
+    'oidc-entra.json',
+    'oidc-keycloak.json',
+  ])('%s is a valid config', async (name) => {
+    sb = makeSandbox({ VAULT_ROLE_ID: 'role-id-for-the-example' });
+    const r = await runKeybroker(['config', 'validate', '--config', example(name)], sb);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
 
   it('jwt.json mints a token with the user and team claims once its key exists, and doctor passes', async () => {
     sb = makeSandbox();
