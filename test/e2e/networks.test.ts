@@ -265,6 +265,42 @@ describe('proxies (tinyproxy)', () => {
   });
 });
 
+describe('doctor', () => {
+  it('shows per source URL the proxy chosen and why, and the trust store; --probe the certificate and the proxy round trip', async () => {
+    sb.writeConfig({ profiles: { default: vaultProfile() } });
+    const origin = new URL(vault.url).origin;
+    const plain = await runKeybroker(['doctor'], sb, {
+      env: { HTTPS_PROXY: proxy.url, NO_PROXY: 'example.com' },
+    });
+    expect(plain.stdout).toContain(`[ok  ] net.proxy: ${origin}: proxy ${proxy.url}/ (HTTPS_PROXY)\n`);
+    expect(plain.stdout).toMatch(
+      new RegExp(
+        `\\[ok  \\] net\\.trust: ${origin.replace(/[.]/g, '\\.')}: Node's bundled roots \\(\\d+\\) \\+ OS store: .*ca\\.pem \\(SSL_CERT_FILE\\) \\(1\\)\\n`,
+      ),
+    );
+    const direct = await runKeybroker(['doctor'], sb, {
+      env: { HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.0/8' },
+    });
+    expect(direct.stdout).toContain(`[ok  ] net.proxy: ${origin}: proxy none (NO_PROXY entry 127.0.0.0/8)\n`);
+    const before = proxy.connects().length;
+    const probed = await runKeybroker(['doctor', '--probe'], sb, { env: { HTTPS_PROXY: proxy.url } });
+    expect(probed.stdout).toMatch(
+      new RegExp(
+        `\\[ok  \\] net\\.probe: ${origin.replace(/[.]/g, '\\.')}: certificate subject CN=127\\.0\\.0\\.1, issuer CN=keybroker test CA; round trip through proxy ${proxy.url.replace(/[.]/g, '\\.')}/ \\d+ ms\\n`,
+      ),
+    );
+    expect(proxy.connects().slice(before)).toContain(hostPort(vault.url));
+  });
+
+  it('flags NODE_TLS_REJECT_UNAUTHORIZED=0', async () => {
+    sb.writeConfig({ profiles: { default: vaultProfile() } });
+    const r = await runKeybroker(['doctor'], sb, { env: { NODE_TLS_REJECT_UNAUTHORIZED: '0' } });
+    expect(r.stdout).toContain(
+      '[warn] net.tls: NODE_TLS_REJECT_UNAUTHORIZED=0 is set: keybroker ignores it, other Node programs do not\n',
+    );
+  });
+});
+
 describe('redirects (finding 2)', () => {
   it('a 307 to plain http is refused: exit 3, the token is not sent, nothing printed', async () => {
     const seen: { path: string; token: unknown }[] = [];
