@@ -52,6 +52,9 @@ export async function sourceChecks(scope: DoctorScope): Promise<CheckResult[]> {
         ...(await import('../../sources/aws-secrets-manager-checks.js')).awsSecretsManagerChecks(src, scope),
       );
       break;
+    case 'oidc':
+      out.push(...(await (await import('../../sources/oidc-checks.js')).oidcChecks(src, scope)));
+      break;
     case 'keychain':
       out.push(
         ...(await (await import('../../sources/keychain-checks.js')).keychainSourceChecks(src, scope)),
