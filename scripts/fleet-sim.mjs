@@ -30,7 +30,7 @@ export async function run(o) {
   const server = await startCountingServer({ outageFromMs, outageUntilMs });
   const started = performance.now();
   try {
-    const { stats, laptops } = await simulate(policy, server, o);
+    const { stats, laptops, recovery } = await simulate(policy, server, o);
     const a = analyse(server.times, o);
     const result = {
       options: o,
@@ -55,9 +55,18 @@ export async function run(o) {
       result.outage = {
         attemptsPerLaptopMax: maxOf(per),
         attemptsPerLaptopMean: per.reduce((x, y) => x + y, 0) / per.length,
-        backoffStepsThatFit: backoffSteps(policy, o.outageMs),
+        // While a cached token is printed instead, and while nothing is.
+        backoffStepsThatFit: backoffSteps(policy, policy.BACKOFF.withToken, o.outageMs),
+        backoffStepsThatFitWithoutToken: backoffSteps(policy, policy.BACKOFF.withoutToken, o.outageMs),
         callsServedStale: stats.stale,
         callsFailed: stats.errors,
+        // Once the upstream is back: its busiest bucket against the steady rate before the
+        // outage, and how long laptops still went without a token.
+        recoveryPeakToSteady: a.recovery.peakToSteady,
+        recoveryPeakPerBucket: a.recovery.peakPerBucket,
+        recoveryPeakAfterMs: a.recovery.peakAtMs,
+        lastFailedCallAfterMs:
+          recovery.lastFailedCallMs === undefined ? 0 : recovery.lastFailedCallMs - outageUntilMs,
       };
     }
     return result;
@@ -66,12 +75,15 @@ export async function run(o) {
   }
 }
 
-/** How many attempts a dead upstream can see from one laptop in `ms` if every step is honoured (shortest jitter). */
-function backoffSteps(policy, ms) {
+/**
+ * How many attempts a dead upstream can see from one laptop in `ms` if every step is honoured
+ * (shortest jitter), on one ladder of steps.
+ */
+function backoffSteps(policy, ladder, ms) {
   let t = 0;
   let n = 1; // the attempt that discovers the outage
   for (let f = 1; ; f++) {
-    t += policy.backoffDelayMs(f, 0);
+    t += policy.backoffStepMs(ladder, f, 0);
     if (t >= ms) return n;
     n++;
   }
@@ -109,13 +121,14 @@ export function summary(r) {
   const pick = (i) => (c[i] ? c[i].peakToMean.toFixed(2) : '-');
   const lines = [
     `fleet (${o.variant ? `proposal ${o.variant}` : 'shipped policy'}): ${o.laptops} laptops × ${o.sessions} sessions, TTL ${o.ttlMs / 1000} s, ${o.kind} secret, ${o.durationMs / 3_600_000} h, start spread ${o.startSpreadMs / 1000} s, API request every ${o.requestMeanMs / 1000} s on average`,
-    `  users / TTL: ${r.usersPerTtlPerS.toFixed(3)} req/s | upstream steady state (all sessions running, after 2 TTLs): ${r.steadyRatePerS.toFixed(3)} req/s = ${r.steadyRatio.toFixed(3)} × users / TTL (goal <= 1.05)`,
-    `  helper calls ${r.stats.calls}: served from cache ${r.stats.served}, fetched ${r.stats.fetched}, refreshed ahead ${r.stats.refreshAhead}, stale ${r.stats.stale}, failed ${r.stats.errors}`,
+    `  users / TTL: ${r.usersPerTtlPerS.toFixed(3)} req/s | upstream steady state (all sessions running, after 2 TTLs${r.options.outageAtMs !== undefined ? ', outside the outage' : ''}): ${r.steadyRatePerS.toFixed(3)} req/s = ${r.steadyRatio.toFixed(3)} × users / TTL (goal <= 1.05)`,
+    `  helper calls ${r.stats.calls}: served from cache ${r.stats.served}, fetched ${r.stats.fetched}, refreshed ahead ${r.stats.refreshAhead}, stale ${r.stats.stale}, failed ${r.stats.errors} (${r.stats.heldOff} at once)`,
     `  burstiness (peak / mean of ${o.bucketMs / 1000}-s buckets per TTL-long cycle): cycle 0 ${pick(0)}, 1 ${pick(1)}, 2 ${pick(2)}, after 1 h ${pick(Math.round(3_600_000 / o.ttlMs))}, last ${pick(c.length - 1)}`,
   ];
   if (r.outage) {
     lines.push(
-      `  outage ${o.outageMs / 60_000} min: attempts per laptop max ${r.outage.attemptsPerLaptopMax}, mean ${r.outage.attemptsPerLaptopMean.toFixed(2)} (backoff steps that fit: ${r.outage.backoffStepsThatFit}); calls served stale ${r.outage.callsServedStale}, failed ${r.outage.callsFailed}`,
+      `  outage ${o.outageMs / 60_000} min: attempts per laptop max ${r.outage.attemptsPerLaptopMax}, mean ${r.outage.attemptsPerLaptopMean.toFixed(2)} (goal <= 60; backoff steps that fit: ${r.outage.backoffStepsThatFit} with a cached token, ${r.outage.backoffStepsThatFitWithoutToken} without); calls served stale ${r.outage.callsServedStale}, failed ${r.outage.callsFailed} (${r.stats.heldOff} at once, without asking)`,
+      `  recovery: peak ${r.outage.recoveryPeakPerBucket} requests in a ${o.bucketMs / 1000}-s bucket ${(r.outage.recoveryPeakAfterMs / 1000).toFixed(0)} s after the upstream is back = ${r.outage.recoveryPeakToSteady.toFixed(2)} × the steady rate (goal <= 5); last call failed ${(r.outage.lastFailedCallAfterMs / 1000).toFixed(1)} s after (goal <= 60)`,
     );
   }
   lines.push(
@@ -139,7 +152,7 @@ export function chart(r, extra = []) {
   };
   return lineChart({
     title: `Upstream requests per second: ${o.laptops} laptops × ${o.sessions} Claude Code sessions, TTL ${o.ttlMs / 1000} s`,
-    subtitle: `everyone starts at 9:00 (within ${o.startSpreadMs / 1000} s); one-minute averages; steady state ${r.steadyRatio.toFixed(3)} × users / TTL; node scripts/fleet-sim.mjs --svg docs/fleet-sim.svg`,
+    subtitle: `everyone starts at 9:00 (within ${o.startSpreadMs / 1000} s); one-minute averages; steady state ${r.steadyRatio.toFixed(3)} × users / TTL; node scripts/fleet-sim.mjs${o.outageAtMs !== undefined ? ` --outage-at-min ${o.outageAtMs / 60_000} --outage-min ${o.outageMs / 60_000}` : ''} --svg docs/fleet-sim.svg`,
     xLabel: 'minutes after 9:00',
     yLabel: 'upstream requests / s',
     series: [
@@ -150,6 +163,25 @@ export function chart(r, extra = []) {
       { y: r.usersPerTtlPerS, label: 'users / TTL', color: '#2da44e' },
       { y: 1.05 * r.usersPerTtlPerS, label: '1.05 × users / TTL (goal)', color: '#cf222e' },
     ],
+    ...(r.outage
+      ? {
+          spans: [
+            {
+              from: o.outageAtMs / 60_000,
+              to: (o.outageAtMs + o.outageMs) / 60_000,
+              label: `outage: at most ${r.outage.attemptsPerLaptopMax} attempts per laptop`,
+            },
+          ],
+          notes: [
+            {
+              x: (o.outageAtMs + o.outageMs + r.outage.recoveryPeakAfterMs) / 60_000,
+              y: r.outage.recoveryPeakPerBucket / (o.bucketMs / 1000),
+              label: `recovery peak (${o.bucketMs / 1000}-s bucket): ${r.outage.recoveryPeakToSteady.toFixed(2)} × steady`,
+              color: '#8250df',
+            },
+          ],
+        }
+      : {}),
   });
 }
 

@@ -2,7 +2,7 @@
 // A session calls the helper when it starts and, after that, on its first API request once the
 // TTL it was given has run out (contract §1: after the TTL the next request triggers the helper),
 // with API requests arriving as a Poisson process. Each call runs the shipped cache policy
-// (decide, inBackoff, staleUsable, backoffDelayMs from src/cache/policy.ts) the way
+// (decide, gate, nextBackoff, staleUsable from src/cache/policy.ts) the way
 // src/broker/broker.ts does; a fetch is a real HTTP request to the counting server, stamped with
 // the virtual time.
 import { maxOf } from './extremes.mjs';
@@ -56,12 +56,29 @@ export async function simulate(policy, server, o) {
   const rnd = prng(o.seed);
   const exp = (mean) => -Math.log(1 - rnd()) * mean;
   const params = { ttlMs: o.ttlMs, marginMs: o.marginMs, staleIfErrorMs: o.staleIfErrorMs };
-  const laptops = Array.from({ length: o.laptops }, () => ({ entry: undefined, attempts: [] }));
+  // `kept`: the backoff record kept beside the entry while there is none.
+  const laptops = Array.from({ length: o.laptops }, () => ({
+    entry: undefined,
+    kept: undefined,
+    attempts: [],
+  }));
   const heap = new Heap();
   for (let l = 0; l < o.laptops; l++) {
     for (let s = 0; s < o.sessions; s++) heap.push({ t: rnd() * o.startSpreadMs, laptop: l });
   }
-  const stats = { calls: 0, served: 0, fetched: 0, refreshAhead: 0, stale: 0, failed: 0, errors: 0 };
+  const stats = {
+    calls: 0,
+    served: 0,
+    fetched: 0,
+    refreshAhead: 0,
+    stale: 0,
+    failed: 0,
+    errors: 0,
+    heldOff: 0,
+  };
+  // After the outage: how long laptops still went without a token once the upstream was back.
+  const backAtMs = o.outageAtMs !== undefined ? o.outageAtMs + o.outageMs : Number.POSITIVE_INFINITY;
+  const recovery = { lastFailedCallMs: undefined };
   while (heap.size > 0) {
     const ev = heap.pop();
     if (ev.t >= o.durationMs) continue;
@@ -79,18 +96,28 @@ export async function simulate(policy, server, o) {
       invocationStartMs: t,
     });
     let printed = true;
-    if (decision.action === 'serve') {
+    // The broker's order: a fresh entry is served; else the backoff gate; else the source.
+    const record = entry ?? lap.kept;
+    const g =
+      decision.action === 'serve'
+        ? undefined
+        : policy.gate({ decision: decision.action, entry, record, nowMs: t, params, refresh: false });
+    if (!g) {
       stats.served++;
-    } else if (entry && policy.inBackoff(entry, t) && decision.action === 'refresh-ahead') {
-      stats.served++;
-    } else if (entry && policy.inBackoff(entry, t) && policy.staleUsable(entry, t, params)) {
-      stats.stale++;
+    } else if (g.action === 'serve') {
+      if (g.stale) stats.stale++;
+      else stats.served++;
+    } else if (g.action === 'fail') {
+      stats.errors++;
+      stats.heldOff++;
+      printed = false;
     } else {
       lap.attempts.push(t);
       const res = await server.request(t, ev.laptop);
       if (res.ok) {
         if (decision.action === 'refresh-ahead') stats.refreshAhead++;
         else stats.fetched++;
+        lap.kept = undefined;
         lap.entry = {
           v: 1,
           key: 'sim',
@@ -102,10 +129,14 @@ export async function simulate(policy, server, o) {
         };
       } else {
         stats.failed++;
-        if (entry) {
-          const failures = (entry.failures ?? 0) + 1;
-          lap.entry = { ...entry, failures, backoffUntilMs: t + policy.backoffDelayMs(failures, rnd()) };
-        }
+        const next = policy.nextBackoff({
+          record,
+          nowMs: t,
+          random: rnd(),
+          servableUntilMs: entry ? policy.servableUntilMs(entry, params) : undefined,
+        });
+        if (entry) lap.entry = { ...entry, ...next };
+        else lap.kept = next;
         const usable = entry && (decision.action === 'refresh-ahead' || policy.staleUsable(entry, t, params));
         if (usable) stats.stale++;
         else {
@@ -114,12 +145,13 @@ export async function simulate(policy, server, o) {
         }
       }
     }
+    if (t >= backAtMs && !printed) recovery.lastFailedCallMs = t;
     // Claude Code holds what it got for the TTL, then calls again on its next API request; after
     // a failure it calls again on its next request.
     const next = printed ? t + o.ttlMs + exp(o.requestMeanMs) : t + exp(o.requestMeanMs);
     heap.push({ t: next, laptop: ev.laptop });
   }
-  return { stats, laptops };
+  return { stats, laptops, recovery };
 }
 
 /** Requests per bucket, the rate against users / TTL, and burstiness per TTL-long cycle. */
@@ -131,9 +163,15 @@ export function analyse(times, o) {
   const usersPerTtlPerS = o.laptops / (o.ttlMs / 1000);
   const rateIn = (fromMs, toMs) =>
     times.filter((t) => t >= fromMs && t < toMs).length / ((toMs - fromMs) / 1000);
-  // Steady state: from two TTLs after the last session started to the end.
-  const steadyFrom = o.startSpreadMs + 2 * o.ttlMs;
-  const steadyRatePerS = rateIn(steadyFrom, o.durationMs);
+  // Steady state: from two TTLs after the last session started to the end; with an outage,
+  // before it, or from two TTLs after it when it starts earlier.
+  let steadyFrom = o.startSpreadMs + 2 * o.ttlMs;
+  let steadyTo = o.durationMs;
+  if (o.outageAtMs !== undefined) {
+    if (o.outageAtMs > steadyFrom) steadyTo = o.outageAtMs;
+    else steadyFrom = Math.max(steadyFrom, o.outageAtMs + o.outageMs + 2 * o.ttlMs);
+  }
+  const steadyRatePerS = rateIn(steadyFrom, steadyTo);
   const perCycle = Math.round(o.ttlMs / bucketMs);
   const cycles = [];
   for (let c = 0; c * perCycle < nb; c++) {
@@ -144,6 +182,18 @@ export function analyse(times, o) {
   }
   // A uniform (Poisson) fleet would still show some peak: its expected level, for comparison.
   const expectedPerBucket = usersPerTtlPerS * (bucketMs / 1000);
+  // Recovery peak: the busiest bucket once the upstream is back, against the steady rate.
+  let recovery;
+  if (o.outageAtMs !== undefined) {
+    const first = Math.floor((o.outageAtMs + o.outageMs) / bucketMs);
+    const after = buckets.slice(first);
+    const peak = maxOf(after);
+    recovery = {
+      peakPerBucket: peak,
+      peakToSteady: peak / (steadyRatePerS * (bucketMs / 1000)),
+      peakAtMs: (first + after.indexOf(peak)) * bucketMs - (o.outageAtMs + o.outageMs),
+    };
+  }
   return {
     usersPerTtlPerS,
     overallRatePerS: times.length / (o.durationMs / 1000),
@@ -152,5 +202,6 @@ export function analyse(times, o) {
     expectedPerBucket,
     cycles,
     buckets,
+    ...(recovery ? { recovery } : {}),
   };
 }

@@ -5,12 +5,31 @@ import { maxOf } from './extremes.mjs';
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-export function lineChart({ title, subtitle, xLabel, yLabel, series, refs = [], width = 720, height = 320 }) {
+/**
+ * `spans`: shaded stretches of x (an outage), each { from, to, label }; `notes`: labelled points,
+ * each { x, y, label, color }.
+ */
+export function lineChart({
+  title,
+  subtitle,
+  xLabel,
+  yLabel,
+  series,
+  refs = [],
+  spans = [],
+  notes = [],
+  width = 720,
+  height = 320,
+}) {
   const m = { l: 56, r: 16, t: 44, b: 42 };
   const w = width - m.l - m.r;
   const h = height - m.t - m.b;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
-  const ys = [...series.flatMap((s) => s.points.map((p) => p[1])), ...refs.map((r) => r.y)];
+  const ys = [
+    ...series.flatMap((s) => s.points.map((p) => p[1])),
+    ...refs.map((r) => r.y),
+    ...notes.map((n) => n.y),
+  ];
   const xMax = maxOf(xs);
   const yMax = niceCeil(maxOf(ys) * 1.05);
   const X = (x) => m.l + (x / xMax) * w;
@@ -41,6 +60,12 @@ export function lineChart({ title, subtitle, xLabel, yLabel, series, refs = [], 
     `<text x="${m.l + w / 2}" y="${height - 6}" text-anchor="middle">${esc(xLabel)}</text>`,
     `<text transform="translate(14 ${m.t + h / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
   );
+  for (const sp of spans) {
+    out.push(
+      `<rect x="${X(sp.from).toFixed(1)}" y="${m.t}" width="${(X(sp.to) - X(sp.from)).toFixed(1)}" height="${h}" fill="#f6f8fa"/>`,
+      `<text x="${((X(sp.from) + X(sp.to)) / 2).toFixed(1)}" y="${m.t + h - 6}" text-anchor="middle" fill="#555">${esc(sp.label)}</text>`,
+    );
+  }
   for (const r of refs) {
     out.push(
       `<line x1="${m.l}" x2="${m.l + w}" y1="${Y(r.y).toFixed(1)}" y2="${Y(r.y).toFixed(1)}" stroke="${r.color}" stroke-dasharray="5 4"/>`,
@@ -55,6 +80,12 @@ export function lineChart({ title, subtitle, xLabel, yLabel, series, refs = [], 
       `<text x="${m.l + 27}" y="${m.t + 11 + i * 15}">${esc(s.label)}</text>`,
     );
   });
+  for (const n of notes) {
+    out.push(
+      `<circle cx="${X(n.x).toFixed(1)}" cy="${Y(n.y).toFixed(1)}" r="3" fill="${n.color}"/>`,
+      `<text x="${(X(n.x) + 6).toFixed(1)}" y="${(Y(n.y) + 4).toFixed(1)}" fill="${n.color}">${esc(n.label)}</text>`,
+    );
+  }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

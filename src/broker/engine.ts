@@ -8,19 +8,20 @@
  * the random numbers, so test/unit/engine.test.ts drives every branch with fakes.
  *
  * One call walks these steps, each a function below:
- *   decideFromCache → serveFresh | waitForPeer → holdOff (backoff, Retry-After) →
+ *   decideFromCache → serveFresh | waitForPeer → holdOffDuringBackoff (whatever is cached) →
  *   fetchAndStore → (on failure) fallBackOnFailure
  */
 import { fingerprint } from '../cache/entry.js';
 import type { Lock } from '../cache/lock.js';
 import {
-  backoffDelayMs,
+  type BackoffRecord,
   type Decision,
   decide,
-  inBackoff,
+  gate,
+  nextBackoff,
   type PolicyParams,
-  RETRY_AFTER_MAX_SEC,
   type ServedRecord,
+  servableUntilMs,
   staleUsable,
 } from '../cache/policy.js';
 import type { CacheEntry, CacheStore } from '../cache/types.js';
@@ -106,8 +107,8 @@ interface Run {
   entry: CacheEntry | undefined;
   decision: Decision;
   lock?: Lock;
-  /** This run read a Retry-After wait (so a token had ends it). */
-  waitSeen: boolean;
+  /** The backoff record kept beside the entry when there is none (so a token had ends it). */
+  kept: BackoffRecord | undefined;
 }
 
 export function createCachedSource(
@@ -117,7 +118,7 @@ export function createCachedSource(
 ): CachedSource {
   const { key, params } = config;
   const { store, log, now } = deps;
-  const waitBlob = `${key}.retry-after`;
+  const backoffBlob = `${key}.backoff`;
 
   // --- the store, with its failures sorted into "refuse" and "carry on" -------------------------
 
@@ -254,44 +255,31 @@ export function createCachedSource(
   }
 
   /**
-   * Negative caching: a source that failed recently is not asked again before its backoff
-   * ends while a cached token can still be served.
+   * Backoff, whatever is cached: a source that failed recently is not asked again before its
+   * backoff ends. The cached token is printed meanwhile when it may be; else the run fails at
+   * once. The record is the entry's, or the one kept beside it when nothing is cached.
    */
-  function holdOffDuringBackoff(run: Run): TokenResult | undefined {
+  async function holdOffDuringBackoff(run: Run): Promise<TokenResult | undefined> {
     const { entry, decision } = run;
-    if (!entry || !inBackoff(entry, now()) || decision.action === 'force' || run.req.refresh)
-      return undefined;
-    if (decision.action === 'refresh-ahead') return handOut(run, entry, 'hit');
-    if (staleUsable(entry, now(), params)) {
+    run.kept = entry ? undefined : await readBackoff(store, backoffBlob);
+    const record = entry ?? run.kept;
+    const held = gate({
+      decision: decision.action,
+      entry,
+      record,
+      nowMs: now(),
+      params,
+      refresh: run.req.refresh,
+    });
+    if (held.action === 'serve' && entry) {
+      if (!held.stale) return handOut(run, entry, 'hit');
       log.warn(
         `warning: the ${config.sourceType} source failed recently; printing the cached token (fetched ${new Date(entry.fetchedAtMs).toISOString()}) until ${new Date(entry.backoffUntilMs!).toISOString()}`,
       );
       return handOut(run, entry, 'stale');
     }
+    if (held.action === 'fail') throw heldOffError(config, held, record?.failures ?? 1, now());
     return undefined;
-  }
-
-  /**
-   * A source that said how long to wait (HTTP Retry-After) is not asked again before then when
-   * there is nothing to print instead; --refresh, a person asking at once, still asks.
-   */
-  async function holdOffForRetryAfter(run: Run): Promise<void> {
-    const { entry } = run;
-    if (run.req.refresh || (entry && staleUsable(entry, now(), params))) return;
-    const untilMs = await readWaitUntil(store, waitBlob);
-    if (untilMs === undefined) return;
-    run.waitSeen = true;
-    // Past the cap it cannot be one we wrote (the clock went back, or the file was edited).
-    if (untilMs > now() && untilMs - now() <= RETRY_AFTER_MAX_SEC * 1000) {
-      throw unreachableError(
-        'ERR_SOURCE_RETRY_AFTER',
-        `the ${config.sourceType} source asked to wait (Retry-After): not asking it again before ${new Date(untilMs).toISOString()}`,
-        {
-          hint: `wait until then, or run keybroker --refresh to ask at once; ${seeDocs('ERR_SOURCE_RETRY_AFTER')}`,
-          retryAfterSec: Math.ceil((untilMs - now()) / 1000),
-        },
-      );
-    }
   }
 
   /** Asks the source, checks what it gave, stores it and ends any wait it had asked for. */
@@ -344,11 +332,9 @@ export function createCachedSource(
           : {}),
     };
     await writeEntry(fresh);
-    // A wait asked for is over once a token is had. It can only be there when this run read
-    // it, the entry records a failure since its last success, or --refresh skipped both checks.
-    if (run.waitSeen || req.refresh || entry?.failures !== undefined) {
-      await store.deleteBlob(waitBlob).catch(() => {});
-    }
+    // The backoff is over once a token is had. A record kept beside the entry can only be
+    // there when this run read it (nothing was cached) or --refresh skipped the entry.
+    if (run.kept || req.refresh) await store.deleteBlob(backoffBlob).catch(() => {});
     if (deps.served) {
       try {
         deps.served.prune(key, fetchedAtMs - SERVED_RECORD_MAX_AGE_MS);
@@ -376,18 +362,19 @@ export function createCachedSource(
     const { entry, decision } = run;
     const err = normalizeFetchError(e, config, run.signal.aborted);
     const t = now();
-    if (err.exitCode === ExitCode.unreachable && err.retryAfterSec !== undefined && err.retryAfterSec > 0) {
-      await store
-        .writeBlob(waitBlob, JSON.stringify({ untilMs: t + err.retryAfterSec * 1000 }))
-        .catch(() => {});
-    }
-    if (err.exitCode === ExitCode.unreachable && entry) {
-      const failures = (entry.failures ?? 0) + 1;
-      await writeEntry({
-        ...entry,
-        failures,
-        backoffUntilMs: t + backoffDelayMs(failures, deps.random(), err.retryAfterSec),
-      });
+    const next =
+      err.exitCode === ExitCode.unreachable
+        ? nextBackoff({
+            record: entry ?? run.kept,
+            nowMs: t,
+            random: deps.random(),
+            retryAfterSec: err.retryAfterSec,
+            servableUntilMs: entry ? servableUntilMs(entry, params) : undefined,
+          })
+        : undefined;
+    if (next && !entry) await store.writeBlob(backoffBlob, JSON.stringify(next)).catch(() => {});
+    if (next && entry) {
+      await writeEntry({ ...entry, ...next });
       if (decision.action === 'refresh-ahead' || decision.action === 'force') {
         log.warn(
           `warning: refreshing the token failed (${err.code}); printing the cached token, still valid`,
@@ -421,7 +408,7 @@ export function createCachedSource(
         signal: controller.signal,
         entry: undefined,
         decision: { action: 'fetch' },
-        waitSeen: false,
+        kept: undefined,
       };
       await decideFromCache(run);
       const hit = serveFresh(run);
@@ -430,9 +417,8 @@ export function createCachedSource(
       const timer = setTimeout(() => controller.abort(), Math.max(1, deadlineMs - now()));
       timer.unref?.();
       try {
-        const served = (await waitForPeer(run)) ?? holdOffDuringBackoff(run);
+        const served = (await waitForPeer(run)) ?? (await holdOffDuringBackoff(run));
         if (served) return served;
-        await holdOffForRetryAfter(run);
         try {
           return await fetchAndStore(run);
         } catch (e) {
@@ -446,16 +432,51 @@ export function createCachedSource(
   };
 }
 
-/** When a source's Retry-After ends (ms since the epoch), from its blob; undefined when none. */
-async function readWaitUntil(store: CacheStore, name: string): Promise<number | undefined> {
+/** The backoff record kept beside a missing entry; undefined when none or unreadable. */
+async function readBackoff(store: CacheStore, name: string): Promise<BackoffRecord | undefined> {
   const text = await store.readBlob(name).catch(() => undefined);
   if (text === undefined) return undefined;
   try {
-    const parsed = JSON.parse(text) as { untilMs?: unknown };
-    return typeof parsed.untilMs === 'number' && Number.isFinite(parsed.untilMs) ? parsed.untilMs : undefined;
+    const o = JSON.parse(text) as Record<string, unknown>;
+    const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+    if (!num(o.failures) || !num(o.backoffUntilMs)) return undefined;
+    return {
+      failures: o.failures,
+      backoffUntilMs: o.backoffUntilMs,
+      ...(num(o.retryAfterUntilMs) ? { retryAfterUntilMs: o.retryAfterUntilMs } : {}),
+    };
   } catch {
     return undefined;
   }
+}
+
+/** Inside the backoff window with nothing to print: fail at once, saying until when. */
+function heldOffError(
+  config: CachedSourceConfig,
+  held: { untilMs: number; retryAfter: boolean },
+  failures: number,
+  nowMs: number,
+): KeybrokerError {
+  const until = new Date(held.untilMs).toISOString();
+  const retryAfterSec = Math.ceil((held.untilMs - nowMs) / 1000);
+  if (held.retryAfter) {
+    return unreachableError(
+      'ERR_SOURCE_RETRY_AFTER',
+      `the ${config.sourceType} source asked to wait (Retry-After): not asking it again before ${until}`,
+      {
+        hint: `wait until then, or run keybroker --refresh to ask at once; ${seeDocs('ERR_SOURCE_RETRY_AFTER')}`,
+        retryAfterSec,
+      },
+    );
+  }
+  return unreachableError(
+    'ERR_SOURCE_BACKOFF',
+    `the ${config.sourceType} source failed on its last ${failures === 1 ? 'attempt' : `${failures} attempts`}: not asking it again before ${until}`,
+    {
+      hint: `wait until then, or run keybroker --refresh to ask at once; ${seeDocs('ERR_SOURCE_BACKOFF')}`,
+      retryAfterSec,
+    },
+  );
 }
 
 function normalizeFetchError(e: unknown, config: CachedSourceConfig, aborted: boolean): KeybrokerError {

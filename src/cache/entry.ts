@@ -23,7 +23,7 @@ export function parseEntry(text: string, key: string): CacheEntry | undefined {
     return undefined;
   if (typeof e.token !== 'string' || !isTime(e.fetchedAtMs)) return undefined;
   if (e.token.length > MAX_TOKEN_CHARS || !PRINTABLE_TOKEN.test(e.token)) return undefined;
-  for (const k of ['expiresAtMs', 'forcedAtMs', 'backoffUntilMs'] as const) {
+  for (const k of ['expiresAtMs', 'forcedAtMs', 'backoffUntilMs', 'retryAfterUntilMs'] as const) {
     if (e[k] !== undefined && !isTime(e[k])) return undefined;
   }
   if (e.failures !== undefined && !isNum(e.failures)) return undefined;

@@ -104,20 +104,129 @@ export function mayForceRefresh(
   return nowMs - entry.forcedAtMs >= minRefreshIntervalMs || nowMs < entry.forcedAtMs;
 }
 
-/** Exponential backoff with jitter after upstream failures (negative caching). */
-export const BACKOFF = { baseMs: 5_000, maxMs: 300_000 } as const;
+/**
+ * Backoff after a failure of the unreachable kind (contract §2 "Backoff, whatever is cached"):
+ * no attempt before `backoffUntilMs`. It lives in the cache entry when there is one, else beside
+ * it (a blob), so that a laptop with nothing cached backs off too.
+ */
+export type BackoffRecord = Pick<CacheEntry, 'failures' | 'backoffUntilMs' | 'retryAfterUntilMs'>;
+
+/**
+ * Two ladders of steps, doubling from `baseMs` to `maxMs`. While a cached token can be printed
+ * instead, the source may rest long: a dead Vault sees one attempt per step per user and
+ * profile. While nothing can be printed, the steps stay short, so that a laptop whose connection
+ * comes back gets a token within a minute without --refresh. Chosen with scripts/fleet-sim.mjs
+ * (docs/decisions.md, "Backoff, whatever is cached").
+ */
+export const BACKOFF = {
+  withToken: { baseMs: 5_000, maxMs: 300_000 },
+  withoutToken: { baseMs: 10_000, maxMs: 60_000 },
+} as const;
+
+export type BackoffLadder = (typeof BACKOFF)[keyof typeof BACKOFF];
 
 /** The longest wait a source's Retry-After can impose: a misconfigured proxy must not park a laptop for days. */
 export const RETRY_AFTER_MAX_SEC = 3600;
 
-export function backoffDelayMs(failures: number, random: number, retryAfterSec?: number): number {
-  const step = Math.min(BACKOFF.maxMs, BACKOFF.baseMs * 2 ** Math.max(0, failures - 1));
-  const jittered = step / 2 + (step / 2) * random;
-  return Math.max(jittered, (retryAfterSec ?? 0) * 1000);
+/** A horizon further ahead than any step or Retry-After was not written by us (the clock went back). */
+const BACKOFF_HORIZON_MAX_MS = Math.max(RETRY_AFTER_MAX_SEC * 1000, BACKOFF.withToken.maxMs);
+
+/**
+ * The step after `failures` consecutive failures, for `random` in [0, 1). Below the top of the
+ * ladder a step is jittered between half and the whole of it, so that laptops that failed
+ * together drift apart while they climb. The top step is whole: jitter there would shorten the
+ * mean gap between attempts, and with it raise both the attempts per outage and the recovery
+ * peak (measured in scripts/fleet-sim.mjs).
+ */
+export function backoffStepMs(ladder: BackoffLadder, failures: number, random: number): number {
+  const step = Math.min(ladder.maxMs, ladder.baseMs * 2 ** Math.max(0, failures - 1));
+  return step < ladder.maxMs ? step / 2 + (step / 2) * random : step;
 }
 
-export function inBackoff(entry: CacheEntry | undefined, nowMs: number): boolean {
-  return entry?.backoffUntilMs !== undefined && nowMs < entry.backoffUntilMs;
+export interface NextBackoffInput {
+  /** The record so far (the entry's, or the one kept beside it); undefined after a success. */
+  record: BackoffRecord | undefined;
+  nowMs: number;
+  /** In [0, 1): the jitter. */
+  random: number;
+  /** Seconds the source asked to wait (HTTP Retry-After). */
+  retryAfterSec?: number | undefined;
+  /** Until when a cached token can be printed instead of failing (servableUntilMs); undefined when none. */
+  servableUntilMs?: number | undefined;
+}
+
+/**
+ * The record after one more failure. Long steps only while a cached token can be printed: a
+ * step ends at a random point within one short step after the token can no longer be printed,
+ * so the user is not left without one for long, and laptops whose tokens ran out together (they
+ * were fetched together, at 9:00 or after the last outage) do not come back together. A
+ * Retry-After wins over both ladders.
+ */
+export function nextBackoff(
+  i: NextBackoffInput,
+): Required<Pick<BackoffRecord, 'failures' | 'backoffUntilMs'>> & Pick<BackoffRecord, 'retryAfterUntilMs'> {
+  const failures = (i.record?.failures ?? 0) + 1;
+  const shortMs = backoffStepMs(BACKOFF.withoutToken, failures, i.random);
+  let untilMs = i.nowMs + shortMs;
+  if (i.servableUntilMs !== undefined && i.servableUntilMs > i.nowMs) {
+    untilMs = Math.min(
+      i.nowMs + backoffStepMs(BACKOFF.withToken, failures, i.random),
+      Math.max(untilMs, i.servableUntilMs + shortMs * i.random),
+    );
+  }
+  if (i.retryAfterSec !== undefined && i.retryAfterSec > 0) {
+    const retryAfterUntilMs = i.nowMs + Math.min(i.retryAfterSec, RETRY_AFTER_MAX_SEC) * 1000;
+    return { failures, backoffUntilMs: Math.max(untilMs, retryAfterUntilMs), retryAfterUntilMs };
+  }
+  return { failures, backoffUntilMs: untilMs };
+}
+
+/**
+ * Until when this entry can be printed instead of failing: fresh until its usable life ends,
+ * then stale while stale-if-error allows.
+ */
+export function servableUntilMs(entry: CacheEntry, p: PolicyParams): number {
+  const fresh = usableUntilMs(entry, p);
+  if (p.staleIfErrorMs <= 0) return fresh;
+  return Math.max(fresh, entry.expiresAtMs ?? entry.fetchedAtMs + p.staleIfErrorMs);
+}
+
+export function inBackoff(record: BackoffRecord | undefined, nowMs: number): boolean {
+  const until = record?.backoffUntilMs;
+  return until !== undefined && nowMs < until && until - nowMs <= BACKOFF_HORIZON_MAX_MS;
+}
+
+export type Gate =
+  /** Ask the source. */
+  | { action: 'ask' }
+  /** In backoff: print the cached token without asking; `stale` says it is printed with a warning. */
+  | { action: 'serve'; stale: boolean }
+  /** In backoff with nothing to print: fail at once. `retryAfter`: the source asked for this wait. */
+  | { action: 'fail'; untilMs: number; retryAfter: boolean };
+
+export interface GateInput {
+  decision: Decision['action'];
+  entry: CacheEntry | undefined;
+  /** The entry's backoff record, or the one kept beside it when there is no entry. */
+  record: BackoffRecord | undefined;
+  nowMs: number;
+  params: PolicyParams;
+  /** --refresh: a person asking now always asks. */
+  refresh: boolean;
+}
+
+/**
+ * Whether a call that would talk to the source may: not inside the backoff window, whatever is
+ * cached. A rejected token (force) is asked about at once, limited by minRefreshIntervalMs.
+ */
+export function gate(i: GateInput): Gate {
+  if (i.refresh || i.decision === 'force' || !inBackoff(i.record, i.nowMs)) return { action: 'ask' };
+  if (i.entry && (i.decision === 'refresh-ahead' || i.decision === 'serve'))
+    return { action: 'serve', stale: false };
+  if (i.entry && staleUsable(i.entry, i.nowMs, i.params)) return { action: 'serve', stale: true };
+  const untilMs = i.record!.backoffUntilMs!;
+  const asked = i.record!.retryAfterUntilMs;
+  return { action: 'fail', untilMs, retryAfter: asked !== undefined && asked >= untilMs };
 }
 
 export type Decision =

@@ -25,6 +25,8 @@ export interface CacheEntry {
   backoffUntilMs?: number;
   /** Consecutive upstream failures, drives the backoff step. */
   failures?: number;
+  /** When the wait the source asked for (Retry-After) ends, ms since epoch. */
+  retryAfterUntilMs?: number;
 }
 
 /**

@@ -27,7 +27,7 @@ import { configInputs } from './token.js';
  */
 const MARKER = /^config-ok-[0-9a-f]{16}$/;
 const PROFILE = '[A-Za-z0-9][A-Za-z0-9_.-]{0,63}';
-const BLOB = '(?:memo-[0-9a-f]{16}|retry-after)';
+const BLOB = '(?:memo-[0-9a-f]{16}|backoff|retry-after)';
 const FILE_SUFFIX = `\\.(?:json|lock|lock\\.stale-\\d+-[a-z0-9]+|served-\\d+(?:-[A-Za-z0-9]+)?|${BLOB}\\.blob)`;
 /** The keychain store's accounts: the entry is the bare key, a blob `<key>.<blob>` (its `blob:` prefix removed). */
 const ACCOUNT_SUFFIX = `(?:\\.${BLOB})?`;

@@ -666,6 +666,19 @@ const ROWS: Row[] = [
     line: "keybroker: vault at http://$REFUSED: connection refused (check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; run keybroker explain ERR_VAULT_UNREACHABLE)",
   },
   {
+    name: 'vault: inside the backoff window with nothing cached',
+    mask: /(?<=not asking it again before )\S+/,
+    setup: async (c) => {
+      writeProfile(c, kv(c));
+      vaultFault(c, { kind: 'status', status: 503 });
+      const first = await runKeybroker([], c.sb, { env: vaultEnv() });
+      if (first.code !== 3) throw new Error(`the first run should have met the 503: ${first.stderr}`);
+    },
+    env: vaultEnv,
+    exit: 3,
+    line: 'keybroker: the vault source failed on its last attempt: not asking it again before <n> (wait until then, or run keybroker --refresh to ask at once; run keybroker explain ERR_SOURCE_BACKOFF)',
+  },
+  {
     name: 'vault-identity: no such role',
     setup: (c) => writeProfile(c, { type: 'vault-identity', role: `nope-${c.kvKey}` }),
     env: vaultEnv,

@@ -286,7 +286,10 @@ describe('engine: refresh ahead', () => {
       'warning: refreshing the token failed (ERR_VAULT_UNREACHABLE); printing the cached token, still valid',
     ]);
     // random() = 0.5: half the step plus half of the other half.
-    expect(h.entry()).toMatchObject({ failures: 1, backoffUntilMs: h.clock.now + BACKOFF.baseMs * 0.75 });
+    expect(h.entry()).toMatchObject({
+      failures: 1,
+      backoffUntilMs: h.clock.now + BACKOFF.withToken.baseMs * 0.75,
+    });
   });
 
   it('during that backoff the entry is served silently without asking again', async () => {
@@ -334,7 +337,7 @@ describe('engine: stale if error', () => {
     await h.get();
     h.clock.now = exp - 1000;
     expect((await h.get()).cache).toBe('stale');
-    h.clock.now = exp + BACKOFF.maxMs;
+    h.clock.now = exp + BACKOFF.withToken.maxMs;
     expect((await rejection(h.get())).exitCode).toBe(3);
   });
 
@@ -402,7 +405,10 @@ describe('engine: backoff', () => {
     await h.get();
     h.clock.now = h.entry()!.backoffUntilMs!;
     await h.get();
-    expect(h.entry()).toMatchObject({ failures: 2, backoffUntilMs: h.clock.now + 2 * BACKOFF.baseMs * 0.75 });
+    expect(h.entry()).toMatchObject({
+      failures: 2,
+      backoffUntilMs: h.clock.now + 2 * BACKOFF.withToken.baseMs * 0.75,
+    });
     h.clock.now = h.entry()!.backoffUntilMs!;
     const r = await h.get();
     expect(r).toMatchObject({ token: 'sk-token-4', cache: 'miss' });
@@ -419,11 +425,94 @@ describe('engine: backoff', () => {
   });
 });
 
+describe('engine: backoff whatever is cached (contract §2)', () => {
+  it('with nothing cached, a run inside the window fails at once without asking; after it, one attempt', async () => {
+    const h = harness([unreachable(), unreachable(), { value: 'sk-back' }]);
+    expect((await rejection(h.get())).code).toBe('ERR_VAULT_UNREACHABLE');
+    // First step without a token: 10 s, jittered between half and the whole (random() = 0.5).
+    const kept = JSON.parse(h.store.blobs.get(`${KEY}.backoff`)!);
+    expect(kept).toEqual({ failures: 1, backoffUntilMs: T0 + 7_500 });
+    h.clock.now = T0 + 7_499;
+    const e = await rejection(h.get());
+    expect(e).toMatchObject({ code: 'ERR_SOURCE_BACKOFF', exitCode: 3 });
+    expect(e.message).toBe(
+      'the vault source failed on its last attempt: not asking it again before 2026-12-04T09:00:07.500Z',
+    );
+    expect(h.src.calls).toHaveLength(1);
+    // The window is over: one attempt, failing again; the next step doubles (20 s: 15 s here).
+    h.clock.now = T0 + 7_500;
+    expect((await rejection(h.get())).code).toBe('ERR_VAULT_UNREACHABLE');
+    expect(h.src.calls).toHaveLength(2);
+    expect(JSON.parse(h.store.blobs.get(`${KEY}.backoff`)!)).toEqual({
+      failures: 2,
+      backoffUntilMs: T0 + 7_500 + 15_000,
+    });
+    expect((await rejection(h.get())).message).toBe(
+      'the vault source failed on its last 2 attempts: not asking it again before 2026-12-04T09:00:22.500Z',
+    );
+    // Back: the token ends the backoff.
+    h.clock.now = T0 + 22_500;
+    expect(await h.get()).toMatchObject({ token: 'sk-back', cache: 'miss' });
+    expect(h.store.blobs.has(`${KEY}.backoff`)).toBe(false);
+  });
+
+  it('with nothing cached, --refresh asks inside the window', async () => {
+    const h = harness([unreachable(), { value: 'sk-now' }]);
+    await rejection(h.get());
+    expect(await h.get({ refresh: true })).toMatchObject({ token: 'sk-now', cache: 'refresh' });
+    expect(h.store.blobs.has(`${KEY}.backoff`)).toBe(false);
+  });
+
+  it('without a token the steps stop at 60 s, so a reconnected laptop waits at most a minute', async () => {
+    const h = harness(Array.from({ length: 12 }, () => unreachable()));
+    const steps: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      await rejection(h.get());
+      const until = JSON.parse(h.store.blobs.get(`${KEY}.backoff`)!).backoffUntilMs as number;
+      steps.push(until - h.clock.now);
+      h.clock.now = until;
+    }
+    // 10, 20, 40 s jittered (random() = 0.5), then the whole 60 s.
+    expect(steps).toEqual([7_500, 15_000, 30_000, ...Array.from({ length: 9 }, () => 60_000)]);
+    expect(h.src.calls).toHaveLength(12);
+  });
+
+  it('a stored secret past staleIfErrorMs is not printed and the source is not asked inside the window', async () => {
+    const h = harness([{ value: 'sk-old' }, unreachable()], { staleIfErrorMs: 600_000 });
+    await h.get();
+    h.clock.now = T0 + 600_000;
+    expect((await rejection(h.get())).code).toBe('ERR_VAULT_UNREACHABLE');
+    h.clock.now += 1000;
+    expect(await rejection(h.get())).toMatchObject({ code: 'ERR_SOURCE_BACKOFF', exitCode: 3 });
+    expect(h.src.calls).toHaveLength(2);
+  });
+
+  it('a long step ends within one short step after the cached token can no longer be printed', async () => {
+    const h = harness([{ value: 'sk-old' }, ...Array.from({ length: 8 }, () => unreachable())], {
+      staleIfErrorMs: 600_000,
+    });
+    await h.get();
+    h.clock.now = T0 + TTL + 1;
+    // Climb the long ladder while the stale token serves.
+    while (h.clock.now < T0 + 560_000) {
+      await h.get();
+      h.clock.now = h.entry()!.backoffUntilMs!;
+    }
+    const e = h.entry()!;
+    // The step would reach far past the token's end (T0 + 600 s): it stops half a short step after.
+    expect(e.backoffUntilMs).toBe(T0 + 600_000 + BACKOFF.withoutToken.maxMs * 0.5);
+  });
+});
+
 describe('engine: Retry-After', () => {
   it('with nothing cached, runs fail at once until the wait passes; then the source is asked and the wait forgotten', async () => {
     const h = harness([unreachable(120)]);
     expect((await rejection(h.get())).code).toBe('ERR_VAULT_UNREACHABLE');
-    expect(JSON.parse(h.store.blobs.get(`${KEY}.retry-after`)!)).toEqual({ untilMs: T0 + 120_000 });
+    expect(JSON.parse(h.store.blobs.get(`${KEY}.backoff`)!)).toEqual({
+      failures: 1,
+      backoffUntilMs: T0 + 120_000,
+      retryAfterUntilMs: T0 + 120_000,
+    });
     h.clock.now += 60_000;
     const e = await rejection(h.get());
     expect(e).toMatchObject({ code: 'ERR_SOURCE_RETRY_AFTER', exitCode: 3 });
@@ -433,7 +522,7 @@ describe('engine: Retry-After', () => {
     expect(h.src.calls).toHaveLength(1);
     h.clock.now = T0 + 120_000;
     expect((await h.get()).cache).toBe('miss');
-    expect(h.store.blobs.has(`${KEY}.retry-after`)).toBe(false);
+    expect(h.store.blobs.has(`${KEY}.backoff`)).toBe(false);
   });
 
   it('--refresh asks during the wait, and the token it gets ends the wait', async () => {
@@ -441,12 +530,12 @@ describe('engine: Retry-After', () => {
     await rejection(h.get());
     const r = await h.get({ refresh: true });
     expect(r.cache).toBe('refresh');
-    expect(h.store.blobs.has(`${KEY}.retry-after`)).toBe(false);
+    expect(h.store.blobs.has(`${KEY}.backoff`)).toBe(false);
   });
 
   it('a wait beyond the cap cannot be ours and is ignored', async () => {
     const h = harness();
-    h.store.blobs.set(`${KEY}.retry-after`, JSON.stringify({ untilMs: T0 + 10 * 3600_000 }));
+    h.store.blobs.set(`${KEY}.backoff`, JSON.stringify({ failures: 1, backoffUntilMs: T0 + 10 * 3600_000 }));
     expect((await h.get()).cache).toBe('miss');
   });
 

@@ -2,13 +2,18 @@
 import { describe, expect, it } from 'vitest';
 import {
   assess,
-  backoffDelayMs,
+  BACKOFF,
+  backoffStepMs,
   decide,
+  gate,
+  inBackoff,
   isRejection,
   mayForceRefresh,
+  nextBackoff,
   nextRefreshMs,
   type PolicyParams,
   refreshPoint,
+  servableUntilMs,
   staleUsable,
   usableUntilMs,
 } from '../../src/cache/policy.js';
@@ -152,12 +157,89 @@ describe('decide', () => {
   });
 });
 
-describe('backoff', () => {
-  it('doubles per failure with jitter between half and the whole step, capped, honouring Retry-After', () => {
-    expect(backoffDelayMs(1, 0)).toBe(2_500);
-    expect(backoffDelayMs(1, 1)).toBe(5_000);
-    expect(backoffDelayMs(3, 1)).toBe(20_000);
-    expect(backoffDelayMs(30, 1)).toBe(300_000);
-    expect(backoffDelayMs(1, 0, 60)).toBe(60_000);
+describe('backoff, whatever is cached', () => {
+  it('doubles per failure on each ladder, jittered between half and the whole step below the top, whole at the top', () => {
+    const { withToken, withoutToken } = BACKOFF;
+    expect(backoffStepMs(withToken, 1, 0)).toBe(2_500);
+    expect(backoffStepMs(withToken, 1, 1)).toBe(5_000);
+    expect(backoffStepMs(withToken, 3, 1)).toBe(20_000);
+    expect(backoffStepMs(withToken, 30, 0)).toBe(300_000);
+    expect(backoffStepMs(withoutToken, 1, 0)).toBe(5_000);
+    expect(backoffStepMs(withoutToken, 3, 0.5)).toBe(30_000);
+    expect(backoffStepMs(withoutToken, 4, 0)).toBe(60_000);
+    expect(backoffStepMs(withoutToken, 40, 0.99)).toBe(60_000);
+  });
+
+  it('without a servable token the short ladder applies; a Retry-After wins', () => {
+    expect(nextBackoff({ record: undefined, nowMs: T0, random: 0 })).toEqual({
+      failures: 1,
+      backoffUntilMs: T0 + 5_000,
+    });
+    expect(nextBackoff({ record: { failures: 9, backoffUntilMs: T0 }, nowMs: T0, random: 0 })).toEqual({
+      failures: 10,
+      backoffUntilMs: T0 + 60_000,
+    });
+    expect(nextBackoff({ record: undefined, nowMs: T0, random: 0, retryAfterSec: 600 })).toEqual({
+      failures: 1,
+      backoffUntilMs: T0 + 600_000,
+      retryAfterUntilMs: T0 + 600_000,
+    });
+    // Capped at an hour.
+    expect(
+      nextBackoff({ record: undefined, nowMs: T0, random: 0, retryAfterSec: 86_400 }).backoffUntilMs,
+    ).toBe(T0 + 3_600_000);
+  });
+
+  it('with a servable token the long ladder applies, ending within a short step after the token does', () => {
+    const far = T0 + 3_600_000;
+    expect(nextBackoff({ record: { failures: 9 }, nowMs: T0, random: 0, servableUntilMs: far })).toEqual({
+      failures: 10,
+      backoffUntilMs: T0 + 300_000,
+    });
+    expect(
+      nextBackoff({ record: { failures: 9 }, nowMs: T0, random: 0.5, servableUntilMs: T0 + 100_000 })
+        .backoffUntilMs,
+    ).toBe(T0 + 100_000 + 30_000);
+    // Never shorter than the short step.
+    expect(
+      nextBackoff({ record: { failures: 9 }, nowMs: T0, random: 0, servableUntilMs: T0 + 1_000 })
+        .backoffUntilMs,
+    ).toBe(T0 + 60_000);
+  });
+
+  it('a token is servable while fresh, then while stale-if-error allows', () => {
+    expect(servableUntilMs(entry(), p)).toBe(T0 + 3_600_000);
+    expect(servableUntilMs(entry(), { ...p, staleIfErrorMs: 0 })).toBe(T0 + 300_000);
+    expect(servableUntilMs(entry({ expiresAtMs: T0 + 720_000 }), p)).toBe(T0 + 720_000);
+  });
+
+  it('a horizon beyond an hour ahead is not ours and is ignored (the clock went back)', () => {
+    expect(inBackoff({ backoffUntilMs: T0 + 3_600_000 }, T0)).toBe(true);
+    expect(inBackoff({ backoffUntilMs: T0 + 3_600_001 }, T0)).toBe(false);
+    expect(inBackoff({ backoffUntilMs: T0 }, T0)).toBe(false);
+  });
+
+  it('gate: inside the window nobody asks; the cached token is printed when it may be, else the run fails at once', () => {
+    const record = { failures: 2, backoffUntilMs: T0 + 400_000 };
+    const g = (over: Partial<Parameters<typeof gate>[0]>) =>
+      gate({
+        decision: 'fetch',
+        entry: undefined,
+        record,
+        nowMs: T0 + 350_000,
+        params: p,
+        refresh: false,
+        ...over,
+      });
+    expect(g({})).toEqual({ action: 'fail', untilMs: T0 + 400_000, retryAfter: false });
+    expect(g({ entry: entry(record) })).toEqual({ action: 'serve', stale: true });
+    expect(g({ entry: entry(record), decision: 'refresh-ahead' })).toEqual({ action: 'serve', stale: false });
+    expect(g({ entry: entry(record), params: { ...p, staleIfErrorMs: 0 } })).toMatchObject({
+      action: 'fail',
+    });
+    expect(g({ record: { ...record, retryAfterUntilMs: T0 + 400_000 } })).toMatchObject({ retryAfter: true });
+    expect(g({ refresh: true })).toEqual({ action: 'ask' });
+    expect(g({ decision: 'force' })).toEqual({ action: 'ask' });
+    expect(g({ nowMs: T0 + 400_000 })).toEqual({ action: 'ask' });
   });
 });
