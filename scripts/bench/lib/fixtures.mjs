@@ -25,8 +25,9 @@ export function jwtSandbox(h, name) {
 /**
  * Bundles `contents` (TypeScript that starts a test server from test/servers/ and prints one JSON
  * line) with esbuild and runs it in a child process; resolves to that line plus stop().
+ * `buildOptions` go to esbuild (e.g. `packages: 'external'` for CommonJS servers such as koa's).
  */
-export async function startServerChild(dir, name, contents) {
+export async function startServerChild(dir, name, contents, buildOptions = {}) {
   const esbuild = await import('esbuild');
   const out = path.join(dir, `${name}.mjs`);
   await esbuild.build({
@@ -36,6 +37,7 @@ export async function startServerChild(dir, name, contents) {
     format: 'esm',
     outfile: out,
     logLevel: 'warning',
+    ...buildOptions,
   });
   const child = spawn(process.execPath, [out], { stdio: ['ignore', 'pipe', 'inherit'] });
   const info = await new Promise((resolve, reject) => {
