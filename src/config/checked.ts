@@ -13,7 +13,14 @@ import { checkCacheDir, createFileStore, type FileStore } from '../cache/file-st
 import { cacheDir } from '../platform/paths.js';
 import { readPrivateFile, writeFileAtomic } from '../platform/safe-fs.js';
 import { sha256Hex } from '../platform/sha256.js';
-import { type ConfigInputs, isObject, type LoadedConfig, loadConfig, stableStringify } from './load.js';
+import {
+  type ConfigInputs,
+  isObject,
+  type LoadedConfig,
+  loadConfig,
+  type ManagedFallback,
+  stableStringify,
+} from './load.js';
 import type { ConfigLayer } from './types.js';
 import { validateConfig, validateLayer } from './validate.js';
 
@@ -29,16 +36,7 @@ export interface CheckedOptions {
 export function loadChecked(inputs: ConfigInputs, options: CheckedOptions = {}): LoadedConfig {
   const useCopy = options.lastGood !== false;
   const store = useCopy ? lastGoodStore(inputs) : undefined;
-  const loaded = loadConfig(inputs, {
-    ...(store
-      ? {
-          managedFallback: {
-            validate: (layer: ConfigLayer) => validateLayer(layer),
-            lastGood: (path: string) => readLastGood(store, path),
-          },
-        }
-      : {}),
-  });
+  const loaded = loadConfig(inputs, store ? { managedFallback: fallbackFrom(store) } : {});
   validateConfig(loaded, inputs, { requireEnv: options.requireEnv === true });
   const managed = loaded.layers.find((l) => l.kind === 'managed');
   if (managed?.fallback) {
@@ -47,6 +45,18 @@ export function loadChecked(inputs: ConfigInputs, options: CheckedOptions = {}):
     saveLastGood(store, managed);
   }
   return loaded;
+}
+
+/** The last-good copy as loadConfig's fallback; `doctor` uses it to say what the token path does. */
+export function managedFallback(inputs: ConfigInputs): ManagedFallback {
+  return fallbackFrom(lastGoodStore(inputs));
+}
+
+function fallbackFrom(store: FileStore): ManagedFallback {
+  return {
+    validate: (layer: ConfigLayer) => validateLayer(layer),
+    lastGood: (path: string) => readLastGood(store, path),
+  };
 }
 
 /** The one warning line while the last good copy stands in for a broken managed file. */

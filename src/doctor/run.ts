@@ -10,6 +10,7 @@ import { cacheChecks } from './checks/cache.js';
 import { claudeChecks, claudeRunEnv } from './checks/claude.js';
 import { clockCheck } from './checks/clock.js';
 import { configChecks } from './checks/config.js';
+import { claimsCheck, environmentChecks } from './checks/environment.js';
 import { networkChecks } from './checks/network.js';
 import { runProbe } from './checks/probe.js';
 import type { DoctorScope } from './checks/scope.js';
@@ -42,12 +43,15 @@ export async function runDoctor(ctx: AppContext, options: DoctorOptions): Promis
   if (config.resolved) {
     scope.resolved = config.resolved;
     for (const c of await sourceChecks(scope)) add(c);
+    const claims = claimsCheck(config.resolved);
+    if (claims) add(claims);
     for (const c of await networkChecks(scope, options.probe)) add(c);
     for (const c of await cacheChecks(scope)) add(c);
     add(auditCheck(config.resolved));
   }
   add(clockCheck(ctx.now()));
   for (const c of claudeChecks(scope)) add(c);
+  for (const c of environmentChecks(scope)) add(c);
 
   let probe: ProbeResult | undefined;
   if (options.probe) {

@@ -70,10 +70,12 @@ describe('keybroker doctor', () => {
         `[ok  ] config.managed: ${sb.env.KEYBROKER_MANAGED_CONFIG} (from KEYBROKER_MANAGED_CONFIG): not present`,
         `[ok  ] config.user: ${sb.configPath} (default location): read`,
         '[ok  ] config.valid: valid',
+        '[info] config.policy: no lockdown; lifetime cap maxLifetimeSec 86400 s (a TTL of at most 43140000 ms)',
         '[ok  ] profile: "default" (chosen by the config)',
         `[ok  ] source: jwt ES256 (key from file ${h.keyFile}) iss=keybroker-e2e aud=litellm`,
         '[ok  ] source.lifetime: minted tokens live 720 s',
         `[ok  ] source.key: ES256 signing key from file ${h.keyFile}, kid ${h.kid}`,
+        '[info] source.claims: the user controls every claim of this jwt profile (sub, user, team): whoever can read the signing key signs any claims',
         `[ok  ] cache.dir: ${sb.cacheDir}: not created yet (made 0700 on first use)`,
         `[ok  ] audit: ${sb.env.XDG_STATE_HOME}/keybroker/audit.log: not written yet`,
         "[ok  ] clock: local clock <time> (compared with the source's server only with --probe)",
@@ -282,10 +284,12 @@ describe('keybroker doctor', () => {
       'config.managed',
       'config.user',
       'config.valid',
+      'config.policy',
       'profile',
       'source',
       'source.lifetime',
       'source.key',
+      'source.claims',
       'cache.dir',
       'audit',
       'clock',
@@ -371,6 +375,69 @@ describe('keybroker doctor', () => {
         (x) => x.startsWith('       fix: ') && x.endsWith('run keybroker explain ERR_KEYCHAIN_UNAVAILABLE'),
       ),
     ).toBeDefined();
+    expect(r.code).toBe(1);
+  });
+});
+
+describe('doctor: the environment and a repository settings env (issue 11 findings 4, 18; issue 16)', () => {
+  it("finding 4: fails when a repository's settings env sets variables keybroker reads, a TTL above the cap included", async () => {
+    const h = await healthy();
+    fs.mkdirSync(path.join(h.project, '.claude'));
+    const repo = path.join(h.project, '.claude', 'settings.json');
+    fs.writeFileSync(
+      repo,
+      JSON.stringify({
+        env: {
+          VAULT_SKIP_VERIFY: '1',
+          HTTPS_PROXY: 'http://tunnel:3128',
+          CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '999999999999999',
+        },
+      }),
+    );
+    const local = path.join(h.project, '.claude', 'settings.local.json');
+    fs.writeFileSync(local, JSON.stringify({ env: { NODE_DEBUG: 'https', EDITOR: 'vi' } }));
+    const r = await doctor([], h);
+    const l = lines(r);
+    expect(l).toContain(
+      `[FAIL] settings.env: ${repo} (a repository's settings) sets VAULT_SKIP_VERIFY, HTTPS_PROXY, CLAUDE_CODE_API_KEY_HELPER_TTL_MS in its env block, which reaches keybroker`,
+    );
+    expect(l).toContain(
+      `[FAIL] settings.env: ${local} (a repository's settings) sets NODE_DEBUG in its env block, which reaches keybroker`,
+    );
+    expect(l).toContain(
+      '       fix: remove them from the repository file unless you trust it; set what you need in ~/.claude/settings.json or the managed settings; run keybroker explain ERR_REPO_SETTINGS_ENV',
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it('finding 18: lists NODE_OPTIONS and OPENSSL_CONF when set, and fails on NODE_TLS_REJECT_UNAUTHORIZED=0', async () => {
+    const h = await healthy();
+    const r = await doctor([], h, {
+      NODE_OPTIONS: '--no-deprecation',
+      OPENSSL_CONF: '/dev/null',
+      NODE_TLS_REJECT_UNAUTHORIZED: '0',
+    });
+    const l = lines(r);
+    expect(l.filter((x) => x.startsWith('[warn] env.foreign-code') || x.startsWith('[FAIL] env.'))).toEqual([
+      "[warn] env.foreign-code: OPENSSL_CONF is set (/dev/null): it loads code or settings into Node that are not keybroker's",
+      "[warn] env.foreign-code: NODE_OPTIONS is set (--no-deprecation): it loads code or settings into Node that are not keybroker's",
+      '[FAIL] env.tls: NODE_TLS_REJECT_UNAUTHORIZED=0 asks Node to skip certificate checks',
+    ]);
+    expect(r.code).toBe(1);
+  });
+
+  it('issue 16: a managed file that stopped validating fails doctor, naming the copy the token path uses', async () => {
+    const h = await healthy();
+    const managed = sb.env.KEYBROKER_MANAGED_CONFIG!;
+    fs.writeFileSync(managed, JSON.stringify({ cache: { refreshMarginMs: 120000 } }), { mode: 0o644 });
+    expect((await runKeybroker([], sb)).code).toBe(0);
+    fs.writeFileSync(managed, '{"cache": {"refreshMarginMs": 120000},}', { mode: 0o644 });
+    const token = await runKeybroker([], sb);
+    expect(token.code).toBe(0);
+    const r = await doctor([], h);
+    expect(lines(r)).toContain(
+      `[FAIL] config.managed: ${managed} (from KEYBROKER_MANAGED_CONFIG): does not validate (config ${managed}: invalid JSON at line 1, column 39: expected a property name in double quotes); the token path goes on with the last copy that did, saved <time>`,
+    );
     expect(r.code).toBe(1);
   });
 });

@@ -3,6 +3,7 @@ import { type ConfigInputs, type LoadedConfig, loadConfig, resolveProfile } from
 import type { ResolvedProfile } from '../../config/types.js';
 import { parseHelper, TTL_VAR } from '../claude-settings.js';
 import { type CheckResult, check } from '../report.js';
+import { policyCheck } from './environment.js';
 import { type DoctorScope, fromError } from './scope.js';
 
 export interface ConfigCheckResult {
@@ -29,7 +30,10 @@ export async function configChecks(scope: DoctorScope): Promise<ConfigCheckResul
   };
   let loaded: LoadedConfig | undefined;
   try {
-    loaded = loadConfig(inputs);
+    // As the token path loads it: a managed file that stopped validating is replaced by the
+    // last copy that did, and doctor fails loudly about it below.
+    const { managedFallback } = await import('../../config/checked.js');
+    loaded = loadConfig(inputs, { managedFallback: managedFallback(inputs) });
   } catch (e) {
     add(fromError('config', e));
   }
@@ -52,16 +56,29 @@ export async function configChecks(scope: DoctorScope): Promise<ConfigCheckResul
               : undefined,
           ),
         );
+      } else if (layer.fallback) {
+        add(
+          check(
+            id,
+            'fail',
+            `${where}: does not validate (${layer.fallback.error.message}); the token path goes on with the last copy that did, saved ${new Date(layer.fallback.savedAtMs).toISOString()}`,
+            {
+              code: 'ERR_MANAGED_CONFIG_FALLBACK',
+              hint: `fix ${layer.path} (keybroker config validate ${layer.path} --layer managed)`,
+            },
+          ),
+        );
       } else {
         add(check(id, 'pass', `${where}: ${layer.exists ? 'read' : 'not present'}`));
       }
     }
     try {
       const { validateConfig } = await import('../../config/validate.js');
-      validateConfig(loaded);
+      validateConfig(loaded, inputs);
       add(check('config.valid', 'pass', 'valid'));
       try {
         resolved = resolveProfile(loaded, inputs);
+        add(policyCheck(resolved));
         const by = ctx.globals.profile
           ? '--profile'
           : helperInfo?.profile
