@@ -76,7 +76,7 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
   if (!store.hasMarker(validatedMarkerName(loaded))) return undefined;
   const entry = store.readSync(resolved.cacheKey);
   if (!entry) return undefined;
-  const caller = stdinIsInteractive() ? undefined : detectCaller(process.platform);
+  const caller = stdinIsInteractive() ? undefined : detectCaller(process.platform, env);
   const served = caller ? store.readServed(resolved.cacheKey, caller) : undefined;
   const fp = entry.fingerprint ?? fingerprint(entry.token);
   const decision = decide({

@@ -40,6 +40,16 @@ import { checkTokenValue } from './token-value.js';
 /** How long a served record is kept for a Claude Code process that stopped asking. */
 const SERVED_RECORD_MAX_AGE_MS = 24 * 3600_000;
 
+/** What --debug says for each decision: the rule in words. */
+const DECISION_WORDS: Record<Decision['action'], string> = {
+  serve: 'still fresh, served from the cache',
+  'refresh-ahead':
+    'in the last quarter of its usable life, refreshing ahead (the cached token is printed if that fails)',
+  force:
+    'the same Claude Code process asked again within the TTL it was given, so its token was rejected: fetching a new one',
+  fetch: 'nothing servable, fetching from the source',
+};
+
 export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'refresh' | 'rejected';
 
 export interface TokenResult {
@@ -195,7 +205,7 @@ export function createCachedSource(
           invocationStartMs: req.invocationStartMs,
         });
     log.debug(
-      `cache ${run.entry ? `entry ${entryFp} fetched ${new Date(run.entry.fetchedAtMs).toISOString()}` : 'empty'}: ${run.decision.action}`,
+      `cache ${run.entry ? `entry ${entryFp} fetched ${new Date(run.entry.fetchedAtMs).toISOString()}` : 'empty'}: ${DECISION_WORDS[run.decision.action]}`,
     );
   }
 

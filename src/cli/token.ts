@@ -14,7 +14,7 @@ import { formatErrorLine, seeDocs, unreachableError } from '../errors.js';
 import { appendAudit } from '../output/audit.js';
 import { auditRecord } from '../output/audit-record.js';
 import { assertSafeNodeDebug } from '../platform/node-debug.js';
-import { callerId as detectCaller } from '../platform/process-info.js';
+import { callerRule, callerId as detectCaller } from '../platform/process-info.js';
 
 interface TokenArgs {
   refresh?: boolean;
@@ -66,8 +66,14 @@ async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
   const startedMs = Date.now() - process.uptime() * 1000;
   const noCache = args.cache === false;
   const { resolved, loaded } = resolveForCommand(ctx, { lastGood: !noCache });
-  const callerId = noCache || ctx.stdinIsTTY ? undefined : detectCaller(ctx.platform);
-  ctx.logger.debug(`caller ${callerId ?? 'not tracked'}`);
+  const callerId = noCache || ctx.stdinIsTTY ? undefined : detectCaller(ctx.platform, ctx.env);
+  ctx.logger.debug(
+    noCache
+      ? 'rejected-token detection off: --no-cache keeps no record of what was handed out'
+      : ctx.stdinIsTTY
+        ? 'rejected-token detection off: stdin is a terminal, so a person is calling, not Claude Code'
+        : callerRule(ctx.env, callerId),
+  );
   // A source that ignores its abort signal must not hold Claude Code past the deadline.
   const hardStop = setTimeout(() => {
     const err = unreachableError(

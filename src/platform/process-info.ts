@@ -83,8 +83,38 @@ export function procInfo(pid: number, platform: NodeJS.Platform = process.platfo
   return psProc(pid);
 }
 
-/** The nearest ancestor that is not a shell, as `pid-start` (a file-name-safe id). */
-export function callerId(platform: NodeJS.Platform = process.platform): string | undefined {
+/**
+ * Claude Code gives its helper `CLAUDE_CODE_ENTRYPOINT` (`cli`, `sdk-cli`, ...; measured with
+ * 2.1.332, which also sets `AI_AGENT=claude-code_<version>_harness`). A script calling keybroker
+ * has neither, and its second call within the TTL is not a rejected token.
+ */
+export function calledByClaudeCode(env: Readonly<Record<string, string | undefined>>): boolean {
+  return (env.CLAUDE_CODE_ENTRYPOINT ?? '') !== '';
+}
+
+/** The rule the token path applies to this caller, in words, for --debug. */
+export function callerRule(
+  env: Readonly<Record<string, string | undefined>>,
+  callerId: string | undefined,
+): string {
+  if (!calledByClaudeCode(env)) {
+    return 'rejected-token detection off: CLAUDE_CODE_ENTRYPOINT is not set, so the caller is not Claude Code (a repeated call is served from the cache)';
+  }
+  if (callerId === undefined) {
+    return 'rejected-token detection off: the calling Claude Code process could not be identified';
+  }
+  return `rejected-token detection on: called by Claude Code (CLAUDE_CODE_ENTRYPOINT=${env.CLAUDE_CODE_ENTRYPOINT!.replace(/[^\x21-\x7e]/g, '?').slice(0, 32)}), process ${callerId}; a second call from it within the TTL fetches a new token`;
+}
+
+/**
+ * The Claude Code process that called: the nearest ancestor that is not a shell, as `pid-start`
+ * (a file-name-safe id); undefined when the environment is not Claude Code's (see above).
+ */
+export function callerId(
+  platform: NodeJS.Platform = process.platform,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  if (!calledByClaudeCode(env)) return undefined;
   let pid = process.ppid;
   if (platform === 'win32') return pid > 0 ? `${pid}` : undefined;
   for (let depth = 0; depth < 8 && pid > 1; depth++) {

@@ -2,12 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeJwtKey } from '../helpers/jwt-profile.js';
-import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { CLAUDE_CODE_ENV, makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
 import { startVaultServer, vaultAdmin } from '../servers/vault-server.js';
 
 let sb: Sandbox;
 beforeEach(() => {
-  sb = makeSandbox();
+  // every run here is Claude Code's, which keeps served records
+  sb = makeSandbox(CLAUDE_CODE_ENV);
   const key = writeJwtKey(sb);
   const source = { type: 'jwt', signingKey: { file: key } };
   sb.writeConfig({ profiles: { default: { source }, 'default-b': { source } } });
@@ -18,8 +19,9 @@ const files = () => fs.readdirSync(sb.cacheDir).sort();
 
 describe('cache clear', () => {
   it('removes one profile’s entry, lock and served records, and leaves other profiles alone', async () => {
-    await runKeybroker([], sb, { caller: 'shared' });
-    await runKeybroker(['--profile', 'default-b'], sb);
+    // served records are kept for Claude Code's calls only
+    await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
+    await runKeybroker(['--profile', 'default-b'], sb, { env: CLAUDE_CODE_ENV });
     const entry = files().find((f) => /^default-[0-9a-f]{16}\.json$/.test(f))!;
     fs.writeFileSync(`${sb.cacheDir}/${entry.replace(/\.json$/, '')}.lock`, '{}');
     const before = files();

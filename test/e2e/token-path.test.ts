@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { jwtVerify } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jwtConfig, readAudit, writeJwtKey } from '../helpers/jwt-profile.js';
-import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { CLAUDE_CODE_ENV, makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
 import { makeZombie } from '../helpers/zombie.js';
 
 let sb: Sandbox;
@@ -219,9 +219,9 @@ describe('token path', () => {
 
 describe('rejected tokens (the same Claude Code process asking again within its TTL)', () => {
   it('gets a new token the second time, and the newest token within the minimum interval', async () => {
-    const first = await runKeybroker([], sb, { caller: 'shared' });
-    const second = await runKeybroker([], sb, { caller: 'shared' });
-    const third = await runKeybroker([], sb, { caller: 'shared' });
+    const first = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
+    const second = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
+    const third = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
     for (const r of [first, second, third]) {
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
@@ -230,21 +230,21 @@ describe('rejected tokens (the same Claude Code process asking again within its 
     expect(third.stdout).toBe(second.stdout);
     expect(readAudit(sb).map((a) => a.cache)).toEqual(['miss', 'rejected', 'hit']);
     // Another Claude Code process is served the newest token from the cache.
-    const other = await runKeybroker([], sb);
+    const other = await runKeybroker([], sb, { env: CLAUDE_CODE_ENV });
     expect(other.stdout).toBe(second.stdout);
   });
 
   it('forces a refresh again once the minimum interval has passed', async () => {
     sb.writeConfig({ ...jwtConfig(keyFile), cache: { minRefreshIntervalMs: 1 } });
-    const a = await runKeybroker([], sb, { caller: 'shared' });
-    const b = await runKeybroker([], sb, { caller: 'shared' });
-    const c = await runKeybroker([], sb, { caller: 'shared' });
+    const a = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
+    const b = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
+    const c = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
     expect(new Set([a.stdout, b.stdout, c.stdout]).size).toBe(3);
     expect(readAudit(sb).map((x) => x.cache)).toEqual(['miss', 'rejected', 'rejected']);
   });
 
   it('a caller asking again after its TTL ran out is a routine refresh, not a rejection', async () => {
-    const env = { CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '1' };
+    const env = { ...CLAUDE_CODE_ENV, CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '1' };
     sb.writeConfig({ ...jwtConfig(keyFile, { lifetimeSec: 600 }) });
     const a = await runKeybroker([], sb, { caller: 'shared', env });
     await new Promise((r) => setTimeout(r, 20));
@@ -319,5 +319,44 @@ describe('a config edited after a token was cached', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`config ${file}: /colour`);
+  });
+});
+
+describe('scripted callers are not Claude Code (contract §2: only CLAUDE_CODE_ENTRYPOINT callers count)', () => {
+  it('two calls from the same non-terminal parent without the variable: both served, one mint', async () => {
+    const first = await runKeybroker([], sb, { caller: 'shared' });
+    const second = await runKeybroker([], sb, { caller: 'shared' });
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(second).toMatchObject({ code: 0, stderr: '', stdout: first.stdout });
+    // one source request (the miss); the second call is a hit
+    expect(readAudit(sb).map((a) => a.cache)).toEqual(['miss', 'hit']);
+  });
+
+  it('with CLAUDE_CODE_ENTRYPOINT the second call is a rejection and fetches anew', async () => {
+    const first = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
+    const second = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(second).toMatchObject({ code: 0, stderr: '' });
+    expect(second.stdout).not.toBe(first.stdout);
+    expect(readAudit(sb).map((a) => a.cache)).toEqual(['miss', 'rejected']);
+  });
+
+  it('--debug names the rule applied, in words', async () => {
+    const script = await runKeybroker(['--debug'], sb, { caller: 'shared' });
+    expect(script.code).toBe(0);
+    expect(script.stderr).toContain(
+      'rejected-token detection off: CLAUDE_CODE_ENTRYPOINT is not set, so the caller is not Claude Code (a repeated call is served from the cache)\n',
+    );
+    const claude = await runKeybroker(['--debug'], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
+    expect(claude.code).toBe(0);
+    expect(claude.stderr).toMatch(
+      /rejected-token detection on: called by Claude Code \(CLAUDE_CODE_ENTRYPOINT=cli\), process \d+-\d+; a second call from it within the TTL fetches a new token\n/,
+    );
+    const again = await runKeybroker(['--debug'], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(
+      ': the same Claude Code process asked again within the TTL it was given, so its token was rejected: fetching a new one\n',
+    );
+    expect(again.stderr).not.toMatch(/: force\b/);
   });
 });

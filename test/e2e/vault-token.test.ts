@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAudit } from '../helpers/jwt-profile.js';
-import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { CLAUDE_CODE_ENV, makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
 import { startVaultServer, type VaultAdmin, type VaultServer, vaultAdmin } from '../servers/vault-server.js';
 
 const TOKEN = 'sk-ant-api03-e2e-vault-CURRENT-0001';
@@ -136,10 +136,10 @@ describe('vault through dist/keybroker', () => {
     writeProfile(kvSource(approleAuth()));
     const mountLookups = () => vault.count('GET', `sys/internal/ui/mounts/secret/${kvKey}`);
     // The same Claude Code process asks twice within its TTL: the first token was refused.
-    const first = await runKeybroker([], sb, { caller: 'shared' });
+    const first = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
     expect(first).toMatchObject({ code: 0, stdout: `${TOKEN}\n`, stderr: '' });
     await admin.putKv('secret', 2, kvKey, { token: ROTATED });
-    const again = await runKeybroker([], sb, { caller: 'shared' });
+    const again = await runKeybroker([], sb, { caller: 'shared', env: CLAUDE_CODE_ENV });
     expect(again).toMatchObject({ code: 0, stdout: `${ROTATED}\n`, stderr: '' });
     expect(readAudit(sb).map((a) => a.cache)).toEqual(['miss', 'rejected']);
     expect([kvReads(), logins(), mountLookups()]).toEqual([2, 1, 1]);

@@ -83,6 +83,13 @@ export async function waitForSandboxProcesses(sb: Sandbox, limitMs = 20_000): Pr
   }
 }
 
+/**
+ * What Claude Code puts in its helper's environment (2.1.332: `CLAUDE_CODE_ENTRYPOINT` is `cli`
+ * or `sdk-cli`, `AI_AGENT` is `claude-code_<version>_harness`). Only such a caller's repeated
+ * call counts as a rejected token (contract §2); a test simulating Claude Code sets it.
+ */
+export const CLAUDE_CODE_ENV = { CLAUDE_CODE_ENTRYPOINT: 'cli', AI_AGENT: 'claude-code_2.1.332_harness' };
+
 export interface RunResult {
   stdout: string;
   stderr: string;
