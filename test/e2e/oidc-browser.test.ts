@@ -111,10 +111,29 @@ describe('keybroker login --browser', () => {
         await session.send('Browser.close').catch(() => {});
       }
     });
+    // Chromium writes its profile until it has exited: wait for that before the sandbox goes.
+    await chromiumGone(profileDir);
     expectSignedIn(run);
     expect(pageText).toContain('You can close this tab.');
   }, 180_000);
 });
+
+/** Waits (up to 30 s) until no process runs with `profileDir` as its Chromium profile. */
+async function chromiumGone(profileDir: string): Promise<void> {
+  const needle = `--user-data-dir=${profileDir}`;
+  for (let i = 0; i < 300; i++) {
+    const alive = fs.readdirSync('/proc').some((name) => {
+      if (!/^\d+$/.test(name)) return false;
+      try {
+        return fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(needle);
+      } catch {
+        return false;
+      }
+    });
+    if (!alive) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
