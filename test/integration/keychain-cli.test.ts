@@ -11,7 +11,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { jwtVerify } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, makeSandbox, runKeybroker, runShell, type Sandbox, shq } from '../helpers/run.js';
+import {
+  BIN,
+  CLAUDE_CODE_ENV,
+  makeSandbox,
+  runKeybroker,
+  runShell,
+  type Sandbox,
+  shq,
+} from '../helpers/run.js';
 import {
   type BareBus,
   type SecretServiceSession,
@@ -310,7 +318,8 @@ describe.skipIf(suite.skip)(suite.title, () => {
         profiles: { 'kc-a': { source }, 'kc-b': { source } },
         cache: { storage: 'keychain' },
       });
-      const venv = { ...env, VAULT_ADDR: vault.url, VAULT_TOKEN: vault.rootToken };
+      // Claude Code's calls, so the served records are kept
+      const venv = { ...env, ...CLAUDE_CODE_ENV, VAULT_ADDR: vault.url, VAULT_TOKEN: vault.rootToken };
       for (const profile of ['kc-a', 'kc-b']) {
         const r = await runKeybroker(['--profile', profile], sb, { env: venv });
         expect(r).toMatchObject({ code: 0, stdout: 'tok-from-vault\n', stderr: '' });
