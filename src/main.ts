@@ -17,6 +17,7 @@ import * as keygenCmd from './cli/keygen.js';
 import * as loginCmd from './cli/login.js';
 import * as logoutCmd from './cli/logout.js';
 import * as statusCmd from './cli/status.js';
+import { closest, orList } from './cli/suggest.js';
 import * as tokenCmd from './cli/token.js';
 import { managedDocsUrl } from './config/docs-url.js';
 import type { AppContext, GlobalOptions } from './context.js';
@@ -121,7 +122,7 @@ export function buildParser(argv: string[], ctx: AppContext): Argv {
     .exitProcess(false)
     .fail((msg, err) => {
       if (err) throw err;
-      throw configError('ERR_USAGE', `usage: ${msg}`, { hint: 'run keybroker --help' });
+      throw usageError(msg, argv);
     });
   for (const c of COMMANDS) y = c.register(y, ctx);
   // `completion` itself is answered in main() (yargs would go on parsing after printing it);
@@ -141,6 +142,45 @@ export function buildParser(argv: string[], ctx: AppContext): Argv {
   };
   y = y.completion('completion', 'print a bash/zsh completion script', completeCommands);
   return y;
+}
+
+/** Every command a person can type (for "did you mean"). */
+const COMMAND_NAMES = [
+  'token',
+  'status',
+  'doctor',
+  'cache',
+  'jwks',
+  'keygen',
+  'keychain',
+  'init',
+  'config',
+  'explain',
+  'login',
+  'logout',
+  'completion',
+];
+
+/** yargs' raw messages, said the way a person can act on (clig.dev: suggest, show usage). */
+export function usageError(msg: string, argv: string[]) {
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith('-') && msg === `Unknown argument: ${first}`) {
+    const near = closest(first, COMMAND_NAMES);
+    const shown = first.replace(/[^\x20-\x7e]/g, '?');
+    return configError('ERR_USAGE', `usage: unknown command ${shown}`, {
+      hint: near.length > 0 ? `did you mean ${orList(near)}?` : 'run keybroker --help for the commands',
+    });
+  }
+  if (
+    first !== undefined &&
+    COMMAND_NAMES.includes(first) &&
+    msg.startsWith('Not enough non-option arguments')
+  ) {
+    return configError('ERR_USAGE', `usage: keybroker ${first} needs a subcommand`, {
+      hint: `run keybroker ${first} --help`,
+    });
+  }
+  return configError('ERR_USAGE', `usage: ${msg}`, { hint: 'run keybroker --help' });
 }
 
 /** Runs one invocation; resolves to the exit code. Never throws. */

@@ -51,10 +51,30 @@ describe('the command line', () => {
     const a = await runKeybroker(['frobnicate'], sb);
     expect(a.code).toBe(2);
     expect(a.stdout).toBe('');
-    expect(a.stderr).toBe('keybroker: usage: Unknown argument: frobnicate (run keybroker --help)\n');
+    expect(a.stderr).toBe(
+      'keybroker: usage: unknown command frobnicate (run keybroker --help for the commands)\n',
+    );
     const b = await runKeybroker(['--bogus'], sb);
     expect(b.code).toBe(2);
     expect(b.stderr).toBe('keybroker: usage: Unknown argument: bogus (run keybroker --help)\n');
+  });
+
+  it('a mistyped command gets a suggestion (exit 2)', async () => {
+    const r = await runKeybroker(['stauts'], sb);
+    expect(r).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'keybroker: usage: unknown command stauts (did you mean status?)\n',
+    });
+  });
+
+  it('a command without its subcommand gets a one-line usage error (exit 2)', async () => {
+    const r = await runKeybroker(['cache'], sb);
+    expect(r).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'keybroker: usage: keybroker cache needs a subcommand (run keybroker cache --help)\n',
+    });
   });
 
   it('completion prints a bash completion script', async () => {
