@@ -13,10 +13,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex } from '../platform/sha256.js';
+import { oidcCredentialIdentity } from '../sources/oidc-login.js';
 
 export interface IdentityContext {
   env: Readonly<Record<string, string | undefined>>;
   homeDir: string;
+  /** The resolved cache directory and profile: where `keybroker login` keeps who signed in. */
+  cacheDir?: string;
+  profile?: string;
 }
 
 /** One per source type; undefined when the resolved config names the credential entirely. */
@@ -77,6 +81,13 @@ const jwtIdentity: CredentialIdentity = (source, { env }) => {
   return undefined;
 };
 
+/** oidc: the subject (and issuer) of the stored login, from its 0600 identity record. */
+const oidcIdentity: CredentialIdentity = (source, { cacheDir, profile }) => {
+  if (cacheDir === undefined || profile === undefined) return undefined;
+  const config = { issuer: String(source.issuer), clientId: String(source.clientId) };
+  return oidcCredentialIdentity(cacheDir, profile, config) || 'oidc:nobody';
+};
+
 /**
  * Per source type. A new source adds its entry here (the `oidc` source: the subject of the
  * stored login, read from wherever `keybroker login` keeps it).
@@ -86,6 +97,7 @@ export const CREDENTIAL_IDENTITY: Record<string, CredentialIdentity> = {
   'vault-identity': vaultIdentity,
   'aws-secrets-manager': awsIdentity,
   jwt: jwtIdentity,
+  oidc: oidcIdentity,
 };
 
 export function credentialIdentity(

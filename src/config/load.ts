@@ -600,7 +600,11 @@ export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): Reso
     timeoutMs: positiveInt(profile.timeoutMs) ?? DEFAULTS.timeoutMs,
     cache,
     audit,
-    cacheKey: cacheKeyFor(name, source, credentialIdentity(source, inputs)),
+    cacheKey: cacheKeyFor(
+      name,
+      source,
+      credentialIdentity(source, { ...inputs, cacheDir: loaded.cacheDir, profile: name }),
+    ),
     identity: vars.identity,
     policy: loaded.policy,
     cacheDir: loaded.cacheDir,
