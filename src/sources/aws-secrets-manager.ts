@@ -97,6 +97,12 @@ export function createAwsSecretsManagerSource(
             ...(region === undefined ? {} : { region }),
             ...(config.profile === undefined ? {} : { profile: config.profile }),
             ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
+            // AWS_ENDPOINT_URL* reach config.endpoint through the config's own rules (a managed
+            // lockdown drops them; plain http only for loopback). When they were dropped, the
+            // SDK must not read them from the environment behind the config's back.
+            ...(config.endpoint === undefined && endpointFromEnvDropped(deps.env)
+              ? { ignoreConfiguredEndpointUrls: true }
+              : {}),
             maxAttempts: 3,
             requestHandler: {
               httpsAgent: net.httpsAgent,
@@ -552,4 +558,9 @@ function networkCode(e: unknown): string | undefined {
 
 function safeName(name: string): string {
   return /^[A-Za-z0-9_.:-]{1,64}$/.test(name) ? name : 'unknown error';
+}
+
+/** AWS_ENDPOINT_URL* set in the environment (the config did not take it: lockdown). */
+function endpointFromEnvDropped(env: Readonly<Record<string, string | undefined>>): boolean {
+  return Boolean(env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_SECRETS_MANAGER);
 }

@@ -15,6 +15,11 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jwtConfig, writeJwtKey } from '../helpers/jwt-profile.js';
 import { BIN, makeSandbox, runKeybroker, runShell, type Sandbox, shq } from '../helpers/run.js';
+import {
+  DEFAULT_CREDENTIALS,
+  type SecretsManagerServer,
+  startSecretsManagerServer,
+} from '../servers/secrets-manager-server.js';
 import { startVaultServer, type VaultServer, vaultAdmin } from '../servers/vault-server.js';
 
 let sb: Sandbox;
@@ -141,6 +146,52 @@ describe('finding 4: under a lockdown, no connection setting from the environmen
     });
     const r = await runKeybroker([], sb, { env: { VAULT_ADDR: vault.url, VAULT_TOKEN: token } });
     expect(r).toMatchObject({ code: 0, stdout: 'sk-from-vault\n', stderr: '' });
+  });
+});
+
+describe('finding 4: under a lockdown, the AWS SDK takes no endpoint from the environment either', () => {
+  let sm: SecretsManagerServer;
+  beforeAll(async () => {
+    sm = await startSecretsManagerServer({ region: 'us-east-1' });
+    sm.putSecret('llm', 'sk-from-secrets-manager');
+  });
+  afterAll(async () => {
+    await sm.close();
+  });
+
+  const awsEnv = () => ({
+    AWS_ACCESS_KEY_ID: DEFAULT_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: DEFAULT_CREDENTIALS.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL: sm.url,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  });
+  const managedAws = (top: Record<string, unknown>) =>
+    writeManaged({
+      allowUserConfig: false,
+      ...top,
+      profiles: {
+        default: { timeoutMs: 4000, source: { type: 'aws-secrets-manager', secretId: 'llm' } },
+      },
+    });
+
+  it('AWS_ENDPOINT_URL does not redirect a locked-down profile, not even through the SDK', async () => {
+    managedAws({});
+    const r = await runKeybroker([], sb, { env: awsEnv() });
+    // Not the local endpoint the variable names: the SDK goes for the region's own host,
+    // which this machine cannot resolve.
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 3, stdout: '' });
+    expect(r.stderr).toMatch(
+      /^keybroker: AWS Secrets Manager secret "llm" in us-east-1: cannot reach Secrets Manager \((ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT)\) \(.*ERR_AWS_UNREACHABLE\)\n$/,
+    );
+    expect(sm.requests.length).toBe(0);
+  });
+
+  it('"environmentDefaults": true takes AWS_ENDPOINT_URL again', async () => {
+    managedAws({ environmentDefaults: true });
+    const r = await runKeybroker([], sb, { env: awsEnv() });
+    expect(r).toMatchObject({ code: 0, stdout: 'sk-from-secrets-manager\n', stderr: '' });
+    expect(sm.getSecretValueCount()).toBe(1);
   });
 });
 
