@@ -1,7 +1,6 @@
 /** The value check of contract §1: what Claude Code would refuse, keybroker refuses first (exit 5). */
 import { missingError, seeDocs } from '../errors.js';
-
-export const MAX_TOKEN_CHARS = 16_384;
+import { isTokenText, MAX_TOKEN_CHARS } from '../platform/text.js';
 
 export function checkTokenValue(raw: string, what: string): string {
   const value = raw.trim();
@@ -19,7 +18,7 @@ export function checkTokenValue(raw: string, what: string): string {
       },
     );
   }
-  if (/[^\x21-\x7e]/.test(value)) {
+  if (!isTokenText(value)) {
     throw missingError(
       'ERR_TOKEN_INVALID',
       `${what}: the value holds whitespace or characters that are not printable ASCII`,

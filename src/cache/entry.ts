@@ -1,11 +1,9 @@
 /** Parsing a cache entry defensively: anything unexpected means corrupt. */
-import { MAX_TOKEN_CHARS } from '../broker/token-value.js';
 import { sha256Hex } from '../platform/sha256.js';
+import { isTokenText } from '../platform/text.js';
 import type { CacheEntry } from './types.js';
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-/** What the token path may print (contract §1): the first stage prints an entry's token as is. */
-const PRINTABLE_TOKEN = /^[\x21-\x7e]+$/;
 /** Times are printed with toISOString(), which throws beyond what a Date holds (±8.64e15 ms). */
 const isTime = (v: unknown): v is number => isNum(v) && Math.abs(v) <= 8.64e15;
 const isMetaValue = (v: unknown) => typeof v === 'string' || typeof v === 'boolean' || isNum(v);
@@ -22,7 +20,8 @@ export function parseEntry(text: string, key: string): CacheEntry | undefined {
   if (e.v !== 1 || e.key !== key || typeof e.profile !== 'string' || typeof e.source !== 'string')
     return undefined;
   if (typeof e.token !== 'string' || !isTime(e.fetchedAtMs)) return undefined;
-  if (e.token.length > MAX_TOKEN_CHARS || !PRINTABLE_TOKEN.test(e.token)) return undefined;
+  // What the token path may print (contract §1): the first stage prints an entry's token as is.
+  if (!isTokenText(e.token)) return undefined;
   for (const k of ['expiresAtMs', 'forcedAtMs', 'backoffUntilMs', 'retryAfterUntilMs'] as const) {
     if (e[k] !== undefined && !isTime(e[k])) return undefined;
   }

@@ -22,6 +22,7 @@ import {
 } from '../doctor/claude-settings.js';
 import { configError, isKeybrokerError, seeDocs, unsafeError } from '../errors.js';
 import { assertNotWritableByOthers, writeFileAtomic } from '../platform/safe-fs.js';
+import { printable } from '../platform/text.js';
 
 export type InitScope = 'user' | 'project' | 'managed';
 
@@ -182,11 +183,6 @@ function parseGateway(raw: string): string {
     );
   }
   return raw;
-}
-
-function printable(s: string): string {
-  const clean = s.replace(/[^\x20-\x7e]/g, '?');
-  return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
 }
 
 /** The settings file a scope writes. */

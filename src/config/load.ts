@@ -15,6 +15,7 @@ import { auditLogPath, cacheDir, expandHome, managedConfigPath, userConfigPath }
 import { assertNotWritableByOthers } from '../platform/safe-fs.js';
 import { sha256Hex } from '../platform/sha256.js';
 import { assertManagedAclSafe } from '../platform/win-acl.js';
+import { isObject, printable } from '../platform/text.js';
 import { credentialIdentity } from './credential-identity.js';
 import { expandTemplates, expandTemplatesDeep, pointerKey, setOwn, type TemplateVars } from './templates.js';
 import {
@@ -27,6 +28,8 @@ import {
   type ResolvedProfile,
   type SourceConfig,
 } from './types.js';
+
+export { isObject };
 
 export interface ConfigInputs {
   env: Readonly<Record<string, string | undefined>>;
@@ -525,7 +528,7 @@ export function assertProfileName(name: string, by: string): void {
   if (!PROFILE_NAME.test(name)) {
     throw configError(
       'ERR_CONFIG_PROFILE_NAME',
-      `profile "${printable(name)}" (from ${by}): not a valid profile name`,
+      `profile "${printable(name, '...')}" (from ${by}): not a valid profile name`,
       {
         hint: `use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; ${seeDocs('ERR_CONFIG_PROFILE_NAME')}`,
       },
@@ -577,7 +580,7 @@ export function resolveProfile(loaded: LoadedConfig, inputs: ConfigInputs): Reso
       ttlOrigin = 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS';
     } else {
       warnings.push(
-        `CLAUDE_CODE_API_KEY_HELPER_TTL_MS="${printable(envTtl)}" is not a positive integer; using ${fallbackTtl} ms`,
+        `CLAUDE_CODE_API_KEY_HELPER_TTL_MS="${printable(envTtl, '...')}" is not a positive integer; using ${fallbackTtl} ms`,
       );
     }
   }
@@ -849,10 +852,6 @@ function refusePlainHttpEndpointFromEnv(name: string, value: string): void {
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
 function isErrno(e: unknown, code?: string): e is NodeJS.ErrnoException {
   return (
     e instanceof Error &&
@@ -870,10 +869,4 @@ function definedOnly(v: unknown): Record<string, unknown> {
   if (isObject(v))
     for (const [k, x] of Object.entries(v)) if (x !== undefined && k !== '__proto__') out[k] = x;
   return out;
-}
-
-/** A value that is not secret but came from outside, shown safely on one line. */
-function printable(s: string): string {
-  const clean = s.replace(/[^\x20-\x7e]/g, '?');
-  return clean.length > 64 ? `${clean.slice(0, 64)}...` : clean;
 }

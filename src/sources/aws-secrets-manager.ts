@@ -7,7 +7,6 @@
  * AWS_REGION / AWS_DEFAULT_REGION and AWS_ENDPOINT_URL[_SECRETS_MANAGER] defaults.
  */
 
-import { MAX_TOKEN_CHARS } from '../broker/token-value.js';
 import type { AwsSecretsManagerSourceConfig } from '../config/types.js';
 import {
   configError,
@@ -19,9 +18,9 @@ import {
   unreachableError,
 } from '../errors.js';
 import { createNetClient } from '../net/client.js';
+import { isTokenText, MAX_TOKEN_CHARS } from '../platform/text.js';
 import type { FetchedToken, Source, SourceDeps, TokenRequest } from './types.js';
 
-const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 /** The SDK's own per-attempt limits never exceed these, however long the profile's timeoutMs. */
 const MAX_CONNECT_MS = 3_000;
 const MIN_ATTEMPT_MS = 250;
@@ -283,8 +282,7 @@ export function secretValue(out: SecretOutput, config: AwsSecretsManagerSourceCo
 }
 
 function usableToken(text: string): boolean {
-  const t = text.trim();
-  return t.length > 0 && t.length <= MAX_TOKEN_CHARS && PRINTABLE_ASCII.test(t);
+  return isTokenText(text.trim());
 }
 
 function pickJsonKey(text: string, field: string, key: string, where: string): string {

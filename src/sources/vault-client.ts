@@ -22,6 +22,7 @@ import {
 } from '../errors.js';
 import { createNetClient, type NetClient, withoutDebugEnv } from '../net/client.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
+import { isObject } from '../platform/text.js';
 import type { SourceDeps, TokenRequest } from './types.js';
 import { type AxiosLike, type TransportResponse, vaultTransport } from './vault-transport.js';
 
@@ -66,9 +67,7 @@ export interface VaultSession {
   readonly authOrigin: string;
 }
 
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
+export { isObject };
 
 /** The address, checked: exit 2 naming VAULT_ADDR when it is missing or not an http(s) URL. */
 export function vaultAddress(config: VaultConnectionConfig): string {

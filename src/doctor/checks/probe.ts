@@ -2,6 +2,7 @@
 import { fingerprint } from '../../cache/entry.js';
 import type { SourceConfig } from '../../config/types.js';
 import { redactToken } from '../../output/logger.js';
+import { isObject } from '../../platform/text.js';
 import { TTL_VAR } from '../claude-settings.js';
 import { type CheckResult, check, type ProbeResult } from '../report.js';
 import { type DoctorScope, fromError } from './scope.js';
@@ -15,8 +16,7 @@ function decodeJwt(
     const dec = (s: string) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
     const header = dec(parts[0]!);
     const claims = dec(parts[1]!);
-    const obj = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
-    if (!obj(header) || !obj(claims)) return undefined;
+    if (!isObject(header) || !isObject(claims)) return undefined;
     return { header: header as Record<string, unknown>, claims: claims as Record<string, unknown> };
   } catch {
     return undefined;
