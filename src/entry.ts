@@ -8,13 +8,14 @@ import { fstatSync, statSync, writeSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { fingerprint } from './cache/entry.js';
+import { hitPolicy, serveHitSync } from './broker/hit.js';
 import { createFileStore } from './cache/file-store.js';
-import { decide } from './cache/policy.js';
+import { parseTokenArgv } from './cli/token-args.js';
 import { validatedMarkerName } from './config/fingerprint.js';
-import { type ConfigInputs, loadConfig, resolveProfile } from './config/load.js';
-import { appendAudit } from './output/audit.js';
-import { auditRecord } from './output/audit-record.js';
+import { configInputs } from './config/inputs.js';
+import { loadConfig, resolveProfile } from './config/load.js';
+import { writeAudit } from './output/audit-record.js';
+import { renderToken } from './output/token-output.js';
 import { unsafeDebugSections } from './platform/node-debug.js';
 import { callerId as detectCaller } from './platform/process-info.js';
 import { loadSeaMain } from './platform/sea.js';
@@ -25,111 +26,52 @@ const startEpochMs = Date.now();
 /** When this process started, ms since epoch (concurrent siblings are not rejections). */
 const processStartMs = startEpochMs - process.uptime() * 1000;
 
-interface FastArgs {
-  profile?: string;
-  config?: string;
-  json: boolean;
-}
-
-/** Only the plain token path is answered here; anything else returns undefined. */
-function parseFast(argv: string[]): FastArgs | undefined {
-  const out: FastArgs = { json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === 'token' && i === 0) continue;
-    if (a === '--json') out.json = true;
-    else if (a === '--profile' || a === '--config') {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('-')) return undefined;
-      out[a === '--profile' ? 'profile' : 'config'] = v;
-    } else if (a.startsWith('--profile=')) out.profile = a.slice(10);
-    else if (a.startsWith('--config=')) out.config = a.slice(9);
-    else return undefined;
-  }
-  return out;
-}
-
 /** Returns the text to print when the cache can answer, else undefined. */
 export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | undefined {
   if (env.KEYBROKER_DEBUG === '1') return undefined;
   // The second stage refuses the token path under an unsafe NODE_DEBUG, cached or not.
   if (unsafeDebugSections(env.NODE_DEBUG).length > 0) return undefined;
-  const args = parseFast(argv);
-  if (!args) return undefined;
+  const args = parseTokenArgv(argv);
+  // Only the plain token path is answered here.
+  if (!args || args.refresh || !args.cache || args.debug) return undefined;
   deferWindowsAclCheck();
-  const nowMs = Date.now();
   const user = userInfo().username;
   const host = hostname();
-  const inputs: ConfigInputs = {
-    env,
-    platform: process.platform,
-    homeDir: homedir(),
-    userName: user,
-    hostName: host,
-    ...(args.config !== undefined ? { configFlag: args.config } : {}),
-    ...(args.profile !== undefined ? { profileFlag: args.profile } : {}),
-  };
+  const inputs = configInputs(
+    { env, platform: process.platform, homeDir: homedir(), userName: user, hostName: host },
+    args,
+  );
   const loaded = loadConfig(inputs);
   const resolved = resolveProfile(loaded, inputs);
   if (resolved.warnings.length > 0 || resolved.cache.storage !== 'file') return undefined;
   const store = createFileStore({ dir: resolved.cacheDir, discardCorrupt: false });
   if (!store.hasMarker(validatedMarkerName(loaded))) return undefined;
-  const entry = store.readSync(resolved.cacheKey);
-  if (!entry) return undefined;
   const caller = stdinIsInteractive() ? undefined : detectCaller(process.platform, env);
-  const served = caller ? store.readServed(resolved.cacheKey, caller) : undefined;
-  const fp = entry.fingerprint ?? fingerprint(entry.token);
-  const decision = decide({
-    entry,
-    nowMs,
-    params: {
-      ttlMs: resolved.ttlMs,
-      marginMs: resolved.cache.refreshMarginMs,
-      staleIfErrorMs: resolved.cache.staleIfErrorMs,
-    },
-    minRefreshIntervalMs: resolved.cache.minRefreshIntervalMs,
-    served,
-    entryFingerprint: fp,
+  const hit = serveHitSync(store, resolved.cacheKey, hitPolicy(resolved), {
+    nowMs: Date.now,
     invocationStartMs: processStartMs,
+    callerId: caller,
   });
-  if (decision.action !== 'serve') return undefined;
-  if (caller) {
-    store.writeServed(resolved.cacheKey, caller, {
-      fingerprint: fp,
-      servedAtMs: Date.now(),
-      ttlMs: resolved.ttlMs,
-    });
-  }
-  if (resolved.audit.enabled && resolved.audit.file) {
-    const warning = appendAudit(
-      resolved.audit.file,
-      auditRecord({
-        nowMs: Date.now(),
-        startedMs: processStartMs,
-        profile: resolved.name,
-        source: entry.source,
-        user,
-        host,
-        callerId: caller,
-        result: {
-          token: entry.token,
-          fingerprint: fp,
-          cache: 'hit',
-          ...(entry.expiresAtMs !== undefined ? { expiresAtMs: entry.expiresAtMs } : {}),
-          ...(entry.jti !== undefined ? { jti: entry.jti } : {}),
-        },
-      }),
-    );
-    if (warning) process.stderr.write(`keybroker: ${warning}\n`);
-  }
-  if (!args.json) return `${entry.token}\n`;
-  return `${JSON.stringify({
-    token: entry.token,
-    expiresAt: entry.expiresAtMs !== undefined ? new Date(entry.expiresAtMs).toISOString() : null,
-    source: entry.source,
+  if (!hit) return undefined;
+  const { entry } = hit;
+  const warning = writeAudit(resolved.audit, {
+    nowMs: Date.now(),
+    startedMs: processStartMs,
     profile: resolved.name,
-    cache: 'hit',
-  })}\n`;
+    source: entry.source,
+    user,
+    host,
+    callerId: caller,
+    result: {
+      token: entry.token,
+      fingerprint: hit.fingerprint,
+      cache: 'hit',
+      ...(entry.expiresAtMs !== undefined ? { expiresAtMs: entry.expiresAtMs } : {}),
+      ...(entry.jti !== undefined ? { jti: entry.jti } : {}),
+    },
+  });
+  if (warning) process.stderr.write(`keybroker: ${warning}\n`);
+  return renderToken({ ...entry, profile: resolved.name, cache: 'hit' }, args.json);
 }
 
 type MainModule = { main: (argv: string[], o: { startEpochMs: number }) => Promise<number> };

@@ -1,25 +1,17 @@
 /**
- * Second stage: every command, with yargs. The first stage (src/entry.ts) hands over here
- * whenever it cannot answer from the cache alone. This is the only place that turns an
- * error into a stderr line and an exit code.
+ * Second stage: every command. The first stage (src/entry.ts) hands over here whenever it
+ * cannot answer from the cache alone. The token path (`keybroker [token]` and its few flags)
+ * runs without a CLI parser; yargs and the other commands load only for everything else.
+ * This is the only place that turns an error into a stderr line and an exit code.
  */
 import * as os from 'node:os';
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { BUILD_INFO } from './build-info.js';
-import * as cacheCmd from './cli/cache.js';
-import * as configCmd from './cli/config.js';
-import * as doctorCmd from './cli/doctor.js';
-import * as explainCmd from './cli/explain.js';
-import * as initCmd from './cli/init.js';
-import * as jwksCmd from './cli/jwks.js';
-import * as keychainCmd from './cli/keychain.js';
-import * as keygenCmd from './cli/keygen.js';
-import * as loginCmd from './cli/login.js';
-import * as logoutCmd from './cli/logout.js';
-import * as statusCmd from './cli/status.js';
+import { COMMANDS } from './cli/commands.js';
 import { closest, orList } from './cli/suggest.js';
-import * as tokenCmd from './cli/token.js';
+import { parseTokenArgv } from './cli/token-args.js';
 import { managedDocsUrl } from './config/docs-url.js';
+import { configInputs } from './config/inputs.js';
 import type { AppContext, GlobalOptions } from './context.js';
 import { configError, ExitCode, formatErrorLine, isKeybrokerError } from './errors.js';
 import { createLogger } from './output/logger.js';
@@ -29,21 +21,6 @@ export interface MainOptions {
   /** Date.now() when the first stage started, for --debug timings. */
   startEpochMs?: number;
 }
-
-const COMMANDS = [
-  tokenCmd,
-  statusCmd,
-  doctorCmd,
-  cacheCmd,
-  jwksCmd,
-  keygenCmd,
-  keychainCmd,
-  initCmd,
-  configCmd,
-  loginCmd,
-  logoutCmd,
-  explainCmd,
-];
 
 export function createContext(globals: GlobalOptions, startMs?: number): AppContext {
   const env = process.env;
@@ -94,7 +71,11 @@ function quickGlobals(argv: string[]): GlobalOptions {
   return g;
 }
 
-export function buildParser(argv: string[], ctx: AppContext): Argv {
+export async function buildParser(argv: string[], ctx: AppContext): Promise<Argv> {
+  const [{ default: yargs }, commands] = await Promise.all([
+    import('yargs'),
+    Promise.all(COMMANDS.map((load) => load())),
+  ]);
   let y: Argv = yargs(argv)
     .scriptName('keybroker')
     .usage('keybroker [command] [options]\n\nPrints a short-lived credential for Claude Code (apiKeyHelper).')
@@ -124,7 +105,7 @@ export function buildParser(argv: string[], ctx: AppContext): Argv {
       if (err) throw err;
       throw usageError(msg, argv);
     });
-  for (const c of COMMANDS) y = c.register(y, ctx);
+  for (const c of commands) y = c.register(y, ctx);
   // `completion` itself is answered in main() (yargs would go on parsing after printing it);
   // this registers the hidden --get-yargs-completions the script calls back.
   // The default command is registered as `$0`, which is not something to type: keep it out.
@@ -185,13 +166,25 @@ export function usageError(msg: string, argv: string[]) {
 
 /** Runs one invocation; resolves to the exit code. Never throws. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
-  const globals = quickGlobals(argv);
+  const tokenPath = parseTokenArgv(argv);
+  const globals: GlobalOptions = tokenPath
+    ? {
+        debug: tokenPath.debug,
+        ...(tokenPath.profile !== undefined ? { profile: tokenPath.profile } : {}),
+        ...(tokenPath.config !== undefined ? { config: tokenPath.config } : {}),
+      }
+    : quickGlobals(argv);
   const startMs =
     options.startEpochMs === undefined ? undefined : performance.now() - (Date.now() - options.startEpochMs);
   const ctx = createContext(globals, startMs);
   try {
+    if (tokenPath) {
+      const { runToken } = await import('./cli/token.js');
+      await runToken(ctx, tokenPath);
+      return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+    }
     // --help / --version output goes to stdout only for those commands, never on the token path.
-    const parser = buildParser(argv, ctx);
+    const parser = await buildParser(argv, ctx);
     if (argv[0] === 'completion' && argv.length === 1) {
       parser.showCompletionScript();
       return ExitCode.ok;
@@ -199,7 +192,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     await parser.parseAsync();
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (e) {
-    process.stderr.write(`${formatErrorLine(e, managedDocsUrl(tokenCmd.configInputs(ctx)))}\n`);
+    process.stderr.write(`${formatErrorLine(e, managedDocsUrl(configInputs(ctx, ctx.globals)))}\n`);
     if (ctx.globals.debug && e instanceof Error && e.stack) {
       process.stderr.write(ctx.logger.debugEnabled ? `keybroker: debug stack: ${redactStack(e)}\n` : '');
     }

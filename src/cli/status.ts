@@ -6,8 +6,9 @@
  */
 import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
+import { hitPolicy } from '../broker/hit.js';
 import { fingerprint } from '../cache/entry.js';
-import { nextRefreshMs, type PolicyParams, usableUntilMs } from '../cache/policy.js';
+import { nextRefreshMs, usableUntilMs } from '../cache/policy.js';
 import type { CacheEntry } from '../cache/types.js';
 import { type ConfigInputs, isObject, resolveProfile, selectProfileName } from '../config/load.js';
 import type { ResolvedProfile } from '../config/types.js';
@@ -175,11 +176,7 @@ async function cacheStatus(
     entry = await store.read(resolved.cacheKey);
   }
   if (!entry) return base;
-  const params: PolicyParams = {
-    ttlMs: resolved.ttlMs,
-    marginMs: resolved.cache.refreshMarginMs,
-    staleIfErrorMs: resolved.cache.staleIfErrorMs,
-  };
+  const { params } = hitPolicy(resolved);
   const now = ctx.now();
   const until = usableUntilMs(entry, params);
   const next = nextRefreshMs(entry, params);

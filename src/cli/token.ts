@@ -8,30 +8,20 @@ import { createFileStore } from '../cache/file-store.js';
 import { loadChecked } from '../config/checked.js';
 import { managedDocsUrl } from '../config/docs-url.js';
 import { validatedMarkerName } from '../config/fingerprint.js';
+import { configInputs as buildConfigInputs } from '../config/inputs.js';
 import { type ConfigInputs, resolveProfile } from '../config/load.js';
 import type { AppContext } from '../context.js';
 import { formatErrorLine, seeDocs, unreachableError } from '../errors.js';
-import { appendAudit } from '../output/audit.js';
-import { auditRecord } from '../output/audit-record.js';
+import { writeAudit } from '../output/audit-record.js';
+import { renderToken } from '../output/token-output.js';
 import { assertSafeNodeDebug } from '../platform/node-debug.js';
 import { callerRule, callerId as detectCaller } from '../platform/process-info.js';
+import type { TokenFlags } from './token-args.js';
 
-interface TokenArgs {
-  refresh?: boolean;
-  cache?: boolean;
-  json?: boolean;
-}
+type TokenArgs = Partial<Pick<TokenFlags, 'refresh' | 'cache' | 'json'>>;
 
 export function configInputs(ctx: AppContext): ConfigInputs {
-  return {
-    env: ctx.env,
-    platform: ctx.platform,
-    homeDir: ctx.homeDir,
-    userName: ctx.userName,
-    hostName: ctx.hostName,
-    ...(ctx.globals.config !== undefined ? { configFlag: ctx.globals.config } : {}),
-    ...(ctx.globals.profile !== undefined ? { profileFlag: ctx.globals.profile } : {}),
-  };
+  return buildConfigInputs(ctx, ctx.globals);
 }
 
 /**
@@ -49,18 +39,7 @@ export function resolveForCommand(ctx: AppContext, options: { lastGood?: boolean
   return { inputs, loaded, resolved };
 }
 
-export function renderToken(result: TokenResult, json: boolean): string {
-  if (!json) return `${result.token}\n`;
-  return `${JSON.stringify({
-    token: result.token,
-    expiresAt: result.expiresAtMs !== undefined ? new Date(result.expiresAtMs).toISOString() : null,
-    source: result.source,
-    profile: result.profile,
-    cache: result.cache === 'hit' || result.cache === 'stale' ? result.cache : 'miss',
-  })}\n`;
-}
-
-async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
+export async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
   // Cached or not: the same answer whichever stage runs, and nothing contacted.
   assertSafeNodeDebug(ctx.env);
   const startedMs = Date.now() - process.uptime() * 1000;
@@ -88,20 +67,16 @@ async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> {
   }, resolved.timeoutMs + 500);
   hardStop.unref();
   const audit = (facts: { result?: TokenResult; error?: unknown }) => {
-    if (!resolved.audit.enabled || !resolved.audit.file) return;
-    const warning = appendAudit(
-      resolved.audit.file,
-      auditRecord({
-        nowMs: ctx.now(),
-        startedMs,
-        profile: resolved.name,
-        source: resolved.source.type,
-        user: ctx.userName,
-        host: ctx.hostName,
-        callerId,
-        ...facts,
-      }),
-    );
+    const warning = writeAudit(resolved.audit, {
+      nowMs: ctx.now(),
+      startedMs,
+      profile: resolved.name,
+      source: resolved.source.type,
+      user: ctx.userName,
+      host: ctx.hostName,
+      callerId,
+      ...facts,
+    });
     if (warning) ctx.logger.warn(warning);
   };
   let result: TokenResult;

@@ -14,8 +14,8 @@ import { configError, ExitCode, isKeybrokerError, seeDocs } from '../errors.js';
 import { auditLogPath, cacheDir, expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
 import { assertNotWritableByOthers } from '../platform/safe-fs.js';
 import { sha256Hex } from '../platform/sha256.js';
-import { assertManagedAclSafe } from '../platform/win-acl.js';
 import { isObject, printable } from '../platform/text.js';
+import { assertManagedAclSafe } from '../platform/win-acl.js';
 import { credentialIdentity } from './credential-identity.js';
 import { expandTemplates, expandTemplatesDeep, pointerKey, setOwn, type TemplateVars } from './templates.js';
 import {

@@ -1,7 +1,8 @@
 /** Builds the audit line of contract §5 from what the token path knows. */
 import { fingerprint } from '../cache/entry.js';
+import type { AuditConfig } from '../config/types.js';
 import { isKeybrokerError } from '../errors.js';
-import type { AuditRecord } from './audit.js';
+import { type AuditRecord, appendAudit } from './audit.js';
 import { cleanLine } from './redact.js';
 
 export interface AuditFacts {
@@ -45,4 +46,13 @@ export function auditRecord(f: AuditFacts): AuditRecord {
       : 'internal error';
   }
   return rec;
+}
+
+/**
+ * The one audit writer both stages use: one record for this run when the profile keeps an
+ * audit log. Returns a warning to show instead of throwing.
+ */
+export function writeAudit(audit: AuditConfig, facts: AuditFacts): string | undefined {
+  if (!audit.enabled || !audit.file) return undefined;
+  return appendAudit(audit.file, auditRecord(facts));
 }

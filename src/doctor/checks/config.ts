@@ -1,5 +1,6 @@
 /** Doctor: the keybroker config layers, their validity and the profile they resolve to. */
-import { type ConfigInputs, type LoadedConfig, loadConfig, resolveProfile } from '../../config/load.js';
+import { configInputs } from '../../config/inputs.js';
+import { type LoadedConfig, loadConfig, resolveProfile } from '../../config/load.js';
 import type { ResolvedProfile } from '../../config/types.js';
 import { parseHelper, TTL_VAR } from '../claude-settings.js';
 import { type CheckResult, check } from '../report.js';
@@ -19,15 +20,10 @@ export async function configChecks(scope: DoctorScope): Promise<ConfigCheckResul
   const add = (c: CheckResult) => checks.push(c);
   const helperInfo = helper ? parseHelper(helper.command) : undefined;
   const profileFlag = ctx.globals.profile ?? helperInfo?.profile;
-  const inputs: ConfigInputs = {
-    env: scope.env,
-    platform: ctx.platform,
-    homeDir: ctx.homeDir,
-    userName: ctx.userName,
-    hostName: ctx.hostName,
-    ...(ctx.globals.config ? { configFlag: ctx.globals.config } : {}),
-    ...(profileFlag ? { profileFlag } : {}),
-  };
+  const inputs = configInputs(
+    { ...ctx, env: scope.env },
+    { config: ctx.globals.config || undefined, profile: profileFlag || undefined },
+  );
   let loaded: LoadedConfig | undefined;
   try {
     // As the token path loads it: a managed file that stopped validating is replaced by the
