@@ -13,6 +13,7 @@ import type { AppContext } from '../context.js';
 import { isKeybrokerError } from '../errors.js';
 import { createSource } from '../sources/index.js';
 import { type CachedSourceDeps, createCachedSource, type TokenResult } from './engine.js';
+import { hitPolicy } from './hit.js';
 
 export type { CacheOutcome, TokenResult } from './engine.js';
 
@@ -80,6 +81,7 @@ function engineDeps(
               now: ctx.now,
               maxHoldMs: Math.max(resolved.timeoutMs * 2, 30_000),
               signal: o.signal,
+              peerDone: o.peerDone,
             }),
           served: {
             read: (key, caller) => files.readServed(key, caller),
@@ -123,12 +125,7 @@ export async function getToken(
       key,
       profile: resolved.name,
       sourceType: resolved.source.type,
-      params: {
-        ttlMs: resolved.ttlMs,
-        marginMs: resolved.cache.refreshMarginMs,
-        staleIfErrorMs: resolved.cache.staleIfErrorMs,
-      },
-      minRefreshIntervalMs: resolved.cache.minRefreshIntervalMs,
+      ...hitPolicy(resolved),
       timeoutMs: resolved.timeoutMs,
     },
     engineDeps(ctx, resolved, opened),

@@ -12,14 +12,12 @@
  *   fetchAndStore → (on failure) fallBackOnFailure
  */
 import { fingerprint } from '../cache/entry.js';
-import type { Lock } from '../cache/lock.js';
+import type { Lock, PeerDone } from '../cache/lock.js';
 import {
   type BackoffRecord,
   type Decision,
-  decide,
   gate,
   nextBackoff,
-  type PolicyParams,
   type ServedRecord,
   servableUntilMs,
   staleUsable,
@@ -35,6 +33,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../output/logger.js';
 import type { Source } from '../sources/types.js';
+import { decideHit, entryFingerprint, type HitPolicy, servedRecord } from './hit.js';
 import { checkTokenValue } from './token-value.js';
 
 /** How long a served record is kept for a Claude Code process that stopped asking. */
@@ -72,7 +71,10 @@ export interface ServedLog {
 export interface CachedSourceDeps {
   store: CacheStore;
   /** Cross-process single flight; absent when there is no cache directory (--no-cache, storage "none"). */
-  lock?: (key: string, o: { deadlineMs: number; signal: AbortSignal }) => Promise<Lock>;
+  lock?: (
+    key: string,
+    o: { deadlineMs: number; signal: AbortSignal; peerDone: () => Promise<boolean> },
+  ) => Promise<Lock | PeerDone>;
   /** Absent turns rejected-token detection off. */
   served?: ServedLog;
   /** ms since epoch. */
@@ -82,14 +84,12 @@ export interface CachedSourceDeps {
   log: Pick<Logger, 'debug' | 'warn' | 'addSecret'>;
 }
 
-export interface CachedSourceConfig {
+export interface CachedSourceConfig extends HitPolicy {
   /** The cache key (config/cache-key): which entry, lock and blobs are this profile's. */
   key: string;
   profile: string;
   /** The source's type, for messages and the entry. */
   sourceType: string;
-  params: PolicyParams;
-  minRefreshIntervalMs: number;
   timeoutMs: number;
 }
 
@@ -173,11 +173,7 @@ export function createCachedSource(
     const r = result(e, cache);
     if (run.req.callerId && deps.served) {
       try {
-        deps.served.write(key, run.req.callerId, {
-          fingerprint: fingerprint(r.token),
-          servedAtMs: now(),
-          ttlMs: params.ttlMs,
-        });
+        deps.served.write(key, run.req.callerId, servedRecord(fingerprint(r.token), now(), params.ttlMs));
       } catch {
         // rejected-token detection is best effort; never lose a token over it
       }
@@ -191,21 +187,12 @@ export function createCachedSource(
   async function decideFromCache(run: Run): Promise<void> {
     const { req } = run;
     run.entry = req.refresh ? undefined : await readEntry();
-    const entryFp = run.entry ? (run.entry.fingerprint ?? fingerprint(run.entry.token)) : undefined;
     const served = req.callerId && deps.served ? deps.served.read(key, req.callerId) : undefined;
     run.decision = req.refresh
       ? { action: 'fetch' }
-      : decide({
-          entry: run.entry,
-          nowMs: now(),
-          params,
-          minRefreshIntervalMs: config.minRefreshIntervalMs,
-          served,
-          entryFingerprint: entryFp,
-          invocationStartMs: req.invocationStartMs,
-        });
+      : decideHit(run.entry, config, { nowMs: now(), invocationStartMs: req.invocationStartMs, served });
     log.debug(
-      `cache ${run.entry ? `entry ${entryFp} fetched ${new Date(run.entry.fetchedAtMs).toISOString()}` : 'empty'}: ${DECISION_WORDS[run.decision.action]}`,
+      `cache ${run.entry ? `entry ${entryFingerprint(run.entry)} fetched ${new Date(run.entry.fetchedAtMs).toISOString()}` : 'empty'}: ${DECISION_WORDS[run.decision.action]}`,
     );
   }
 
@@ -222,46 +209,68 @@ export function createCachedSource(
    */
   async function waitForPeer(run: Run): Promise<TokenResult | undefined> {
     if (!deps.lock) return undefined;
-    const { req } = run;
     const before = run.entry;
-    run.lock = await deps
-      .lock(key, { deadlineMs: run.deadlineMs, signal: run.signal })
+    let peers: CacheEntry | undefined;
+    const peerDone = async () => {
+      peers = servesFromPeer(run, await readEntry());
+      return peers !== undefined;
+    };
+    const got = await deps
+      .lock(key, { deadlineMs: run.deadlineMs, signal: run.signal, peerDone })
       .catch((e: unknown) => {
         if (before && staleUsable(before, now(), params)) return undefined;
         throw e;
       });
-    if (!run.lock) {
+    if (!got) {
       if (!before) return undefined;
       log.warn('warning: another keybroker run is still fetching; printing the cached token');
       return handOut(run, before, 'stale');
     }
+    if ('peerDone' in got && peers) {
+      log.debug('another run refreshed the entry while we waited');
+      return handOut(run, peers, 'hit');
+    }
+    run.lock = got as Lock;
     if (run.lock.recovered) log.debug('recovered a lock left by a killed run');
     const again = await readEntry();
-    const mustBeNew = req.refresh || run.decision.action === 'force';
-    const changed =
-      again && (!before || again.fetchedAtMs !== before.fetchedAtMs || again.token !== before.token);
-    if (again && changed && (!mustBeNew || again.fetchedAtMs >= req.invocationStartMs)) {
-      const d = decide({
-        entry: again,
-        nowMs: now(),
-        params,
-        minRefreshIntervalMs: config.minRefreshIntervalMs,
-        served: undefined,
-        entryFingerprint: undefined,
-        invocationStartMs: req.invocationStartMs,
-      });
-      if (d.action === 'serve' || (d.action === 'refresh-ahead' && run.decision.action !== 'refresh-ahead')) {
-        log.debug('another run refreshed the entry while we waited');
-        return handOut(run, again, 'hit');
-      }
+    const fromPeer = servesFromPeer(run, again);
+    if (fromPeer) {
+      log.debug('another run refreshed the entry while we waited');
+      return handOut(run, fromPeer, 'hit');
+    }
+    if (again && changedSince(before, again) && mayUse(run, again)) {
       run.entry = again;
       if (run.decision.action === 'force') run.decision = { action: 'serve' };
-    } else if (again && before && !changed && again.backoffUntilMs !== before.backoffUntilMs) {
+    } else if (
+      again &&
+      before &&
+      !changedSince(before, again) &&
+      again.backoffUntilMs !== before.backoffUntilMs
+    ) {
       // Another run's attempt failed meanwhile: its backoff holds for this run too, so that
       // concurrent runs make one attempt per backoff step between them.
       run.entry = again;
     }
     return serveFresh(run);
+  }
+
+  /** A token another run stored since this one looked, and may be served as it is; else undefined. */
+  function servesFromPeer(run: Run, again: CacheEntry | undefined): CacheEntry | undefined {
+    if (!again || !changedSince(run.entry, again) || !mayUse(run, again)) return undefined;
+    const d = decideHit(again, config, {
+      nowMs: now(),
+      invocationStartMs: run.req.invocationStartMs,
+      served: undefined,
+    });
+    const serves =
+      d.action === 'serve' || (d.action === 'refresh-ahead' && run.decision.action !== 'refresh-ahead');
+    return serves ? again : undefined;
+  }
+
+  /** With --refresh or a rejected token, only a token fetched since this run began will do. */
+  function mayUse(run: Run, again: CacheEntry): boolean {
+    const mustBeNew = run.req.refresh || run.decision.action === 'force';
+    return !mustBeNew || again.fetchedAtMs >= run.req.invocationStartMs;
   }
 
   /**
@@ -440,6 +449,11 @@ export function createCachedSource(
       }
     },
   };
+}
+
+/** Another run wrote the entry since `before` was read. */
+function changedSince(before: CacheEntry | undefined, again: CacheEntry): boolean {
+  return !before || again.fetchedAtMs !== before.fetchedAtMs || again.token !== before.token;
 }
 
 /** The backoff record kept beside a missing entry; undefined when none or unreadable. */

@@ -648,6 +648,28 @@ describe('engine: single flight', () => {
     expect(older).toMatchObject({ token: 'sk-token-2', cache: 'refresh' });
   });
 
+  it('a waiter released by a finished peer serves its token without taking the lock', async () => {
+    const h = harness();
+    const released = createCachedSource(h.src.source, h.config, {
+      ...h.deps,
+      lock: async (_key, o) => {
+        await h.store.store.write(KEY, {
+          v: 1,
+          key: KEY,
+          profile: 'default',
+          source: 'vault',
+          token: 'sk-peer',
+          fetchedAtMs: h.clock.now,
+        });
+        expect(await o.peerDone()).toBe(true);
+        return { peerDone: true };
+      },
+    });
+    const r = await released.getToken({ refresh: false, invocationStartMs: h.clock.now });
+    expect(r).toMatchObject({ token: 'sk-peer', cache: 'hit' });
+    expect(h.src.calls).toHaveLength(0);
+  });
+
   it('waiting past the deadline: a stale-but-valid token is printed with a warning', async () => {
     const h = harness([{ value: 'sk-old' }]);
     await h.get();

@@ -42,6 +42,7 @@ export function createHarness({ runs, only = '' }) {
     root,
     bin: path.join(root, 'dist', 'keybroker'),
     runs,
+    only,
     results,
     /** Alternates a and b `runs` times (after one warm-up each); records the ratio of medians. */
     compare(name, { a, b, runs: n = runs, before }) {
