@@ -47,25 +47,6 @@ if (!fs.existsSync(distPkg) || fs.readFileSync(distPkg, 'utf8') !== distPkgText)
   fs.renameSync(`${distPkg}.tmp`, distPkg);
 }
 
-// TEMPORARY while the source issues land: a source module that does not exist yet becomes one
-// that refuses with exit 2, so the rest builds. Removed once every source exists.
-const unbuiltSources = {
-  name: 'unbuilt-sources',
-  setup(build) {
-    build.onResolve({ filter: /^\.\/[a-z-]+\.js$/ }, (args) => {
-      const file = path.join(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
-      if (!args.resolveDir.endsWith(path.join('src', 'sources')) || fs.existsSync(file)) return undefined;
-      return { path: args.path, namespace: 'unbuilt' };
-    });
-    build.onLoad({ filter: /.*/, namespace: 'unbuilt' }, () => ({
-      contents: `const fail = () => { const e = new Error('this source is not built yet'); e.code = 'ERR_UNBUILT'; throw e; };
-        export const createVaultSource = fail, createVaultIdentitySource = fail, createKeychainSource = fail,
-          createAwsSecretsManagerSource = fail, createJwtSource = fail;`,
-      loader: 'js',
-    }));
-  },
-};
-
 const common = {
   bundle: true,
   platform: 'node',
@@ -107,7 +88,6 @@ await esbuild.build({
     js: "import { createRequire as __kbCreateRequire } from 'node:module'; const require = __kbCreateRequire(import.meta.url);",
   },
   external: ['@napi-rs/keyring', '@napi-rs/keyring-*'],
-  plugins: [unbuiltSources],
 });
 
 // Swap in file by file: chunks first (their names carry a content hash, so old and new live
