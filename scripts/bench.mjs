@@ -36,6 +36,15 @@ h.compare('cache hit vs bare node (goal <= 1.15)', {
   a: viaSh('keybroker (cache hit)', `${q(process.execPath)} ${q(bin)}`, sb.env),
   b: node0sh,
 });
+// A common corporate setting: Node 20 reads the whole system bundle at every start (about 30 ms).
+const SYSTEM_CA = '/etc/ssl/certs/ca-certificates.crt';
+if (fs.existsSync(SYSTEM_CA)) {
+  const caEnv = { ...sb.env, NODE_EXTRA_CA_CERTS: SYSTEM_CA };
+  h.compare('cache hit vs bare node, both with NODE_EXTRA_CA_CERTS=system bundle (goal <= 1.15)', {
+    a: viaSh('keybroker (cache hit, NODE_EXTRA_CA_CERTS)', `${q(process.execPath)} ${q(bin)}`, caEnv),
+    b: viaSh(`sh -c 'node -e 0' (NODE_EXTRA_CA_CERTS)`, `${q(process.execPath)} -e 0`, caEnv),
+  });
+}
 h.compare('cold mint (--no-cache) vs bare node', {
   a: viaSh('keybroker --no-cache (jwt mint)', `${q(process.execPath)} ${q(bin)} --no-cache`, sb.env),
   b: node0sh,
