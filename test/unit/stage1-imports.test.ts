@@ -17,6 +17,7 @@ const ALLOWED = [
   'cache/file-store.ts',
   'cache/policy.ts',
   'cli/token-args.ts',
+  'config/credential-identity.ts',
   'config/fingerprint.ts',
   'config/inputs.ts',
   'config/load.ts',
