@@ -17,6 +17,7 @@ import { sha256Hex } from '../platform/sha256.js';
 import { isObject, printable } from '../platform/text.js';
 import { assertManagedAclSafe } from '../platform/win-acl.js';
 import { credentialIdentity } from './credential-identity.js';
+import { jsonErrorPosition } from './json-position.js';
 import { expandTemplates, expandTemplatesDeep, pointerKey, setOwn, type TemplateVars } from './templates.js';
 import {
   type AuditConfig,
@@ -255,16 +256,7 @@ export function parseConfigText(text: string, file: string): unknown {
   try {
     parsed = JSON.parse(text);
   } catch {
-    const { offset, expected } = locateJsonError(text);
-    let line = 1;
-    let lineStart = 0;
-    for (let i = 0; i < offset && i < text.length; i++) {
-      if (text.charCodeAt(i) === 10) {
-        line++;
-        lineStart = i + 1;
-      }
-    }
-    const column = offset - lineStart + 1;
+    const { line, column, expected } = jsonErrorPosition(text);
     throw configError(
       'ERR_CONFIG_JSON',
       `config ${file}: invalid JSON at line ${line}, column ${column}: ${expected}`,
@@ -293,138 +285,6 @@ function nestedDeeperThan(value: unknown, max: number): boolean {
     for (const child of Object.values(v)) stack.push([child, depth + 1]);
   }
   return false;
-}
-
-/**
- * Finds where JSON text stops being valid, and what was expected there. Only runs after
- * JSON.parse has failed.
- */
-export function locateJsonError(s: string): { offset: number; expected: string } {
-  let i = 0;
-  const n = s.length;
-  class Stop {
-    constructor(readonly expected: string) {}
-  }
-  const fail = (expected: string): never => {
-    throw new Stop(i >= n ? `unexpected end of file, expected ${expected}` : `expected ${expected}`);
-  };
-  const ws = () => {
-    while (i < n) {
-      const c = s.charCodeAt(i);
-      if (c === 32 || c === 9 || c === 10 || c === 13) i++;
-      else break;
-    }
-  };
-  const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-  const HEX4 = /[0-9a-fA-F]{4}/y;
-  const str = () => {
-    i++; // opening quote
-    while (i < n) {
-      const c = s.charCodeAt(i);
-      if (c === 34) {
-        i++;
-        return;
-      }
-      if (c === 92) {
-        const e = s[i + 1];
-        if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
-        else if (e === 'u') {
-          HEX4.lastIndex = i + 2;
-          if (!HEX4.test(s)) {
-            i += 2;
-            fail('4 hex digits after \\u');
-          }
-          i += 6;
-        } else {
-          i++;
-          fail('a valid escape after \\');
-        }
-        continue;
-      }
-      if (c < 32) fail('a closing quote (control characters must be escaped)');
-      i++;
-    }
-    fail('a closing quote');
-  };
-  const value = (): void => {
-    ws();
-    const c = s[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (s[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        if (s[i] !== '"') fail('a property name in double quotes');
-        str();
-        ws();
-        if (s[i] !== ':') fail("':'");
-        i++;
-        value();
-        ws();
-        if (s[i] === ',') {
-          i++;
-          continue;
-        }
-        if (s[i] === '}') {
-          i++;
-          return;
-        }
-        fail("',' or '}'");
-      }
-    }
-    if (c === '[') {
-      i++;
-      ws();
-      if (s[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        value();
-        ws();
-        if (s[i] === ',') {
-          i++;
-          continue;
-        }
-        if (s[i] === ']') {
-          i++;
-          return;
-        }
-        fail("',' or ']'");
-      }
-    }
-    if (c === '"') {
-      str();
-      return;
-    }
-    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) {
-      NUMBER.lastIndex = i;
-      if (!NUMBER.test(s)) fail('a number');
-      i = NUMBER.lastIndex;
-      return;
-    }
-    for (const lit of ['true', 'false', 'null']) {
-      if (s.startsWith(lit, i)) {
-        i += lit.length;
-        return;
-      }
-    }
-    fail('a value');
-  };
-  try {
-    value();
-    ws();
-    if (i < n) fail('the end of the file after the top-level value');
-    return { offset: i, expected: 'unknown syntax error' };
-  } catch (e) {
-    if (e instanceof Stop) return { offset: i, expected: e.expected };
-    // Nesting too deep for this scanner: no position, but still no quoted content.
-    return { offset: 0, expected: 'nesting too deep' };
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

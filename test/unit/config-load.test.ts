@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, locateJsonError, mergeObjects } from '../../src/config/load.js';
+import { locateJsonError } from '../../src/config/json-position.js';
+import { loadConfig, mergeObjects } from '../../src/config/load.js';
 import { type ConfigFixture, failure, makeConfigFixture } from './config-fixture.js';
 
 let fx: ConfigFixture;

@@ -20,6 +20,7 @@ const ALLOWED = [
   'config/credential-identity.ts',
   'config/fingerprint.ts',
   'config/inputs.ts',
+  'config/json-position.ts',
   'config/load.ts',
   'config/templates.ts',
   'config/types.ts',
