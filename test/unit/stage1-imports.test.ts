@@ -37,6 +37,7 @@ const ALLOWED = [
   'platform/sea.ts',
   'platform/sha256.ts',
   'platform/text.ts',
+  'sources/oidc-login.ts',
   'platform/win-acl.ts',
   'node:crypto',
   'node:fs',
