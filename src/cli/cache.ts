@@ -76,6 +76,9 @@ async function clear(ctx: AppContext, args: ClearArgs): Promise<void> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
+  if (ctx.globals.profile && !names.some((name) => belongsTo(name, profile))) {
+    assertProfileDefined(inputs, ctx.globals.profile);
+  }
   for (const name of names) {
     const marker = args.all === true && MARKER.test(name);
     if (!marker && !belongsTo(name, profile)) continue;
@@ -116,6 +119,25 @@ async function clear(ctx: AppContext, args: ClearArgs): Promise<void> {
   const what = profile === undefined ? 'all profiles' : `profile ${profile}`;
   const kc = fromKeychain > 0 ? ` and ${fromKeychain} keychain item${fromKeychain === 1 ? '' : 's'}` : '';
   ctx.stdout(`removed ${removed} cache file${removed === 1 ? '' : 's'}${kc} for ${what} in ${dir}\n`);
+}
+
+/**
+ * `--profile P` names a profile the config defines; a profile no longer configured whose cache
+ * files are still there may be cleared, and a config that does not load is no obstacle (a broken
+ * setup can always be cleaned).
+ */
+function assertProfileDefined(inputs: ReturnType<typeof configInputs>, profile: string): void {
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(inputs);
+  } catch {
+    return;
+  }
+  try {
+    resolveProfile(loaded, { ...inputs, profileFlag: profile });
+  } catch (e) {
+    if (isKeybrokerError(e) && e.code === 'ERR_CONFIG_UNKNOWN_PROFILE') throw e;
+  }
 }
 
 export function register(y: Argv, ctx: AppContext): Argv {

@@ -96,6 +96,8 @@ export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
       st.cache = await cacheStatus(ctx, resolved, env);
       if (resolved.source.type === 'oidc') st.login = await loginStatus(resolved);
     } catch (e) {
+      // A profile asked for by name that does not exist is the caller's mistake, as on the token path.
+      if (ctx.globals.profile && isKeybrokerError(e) && e.code === 'ERR_CONFIG_UNKNOWN_PROFILE') throw e;
       st.error = isKeybrokerError(e)
         ? { code: e.code, message: cleanLine(e.message), ...(e.hint ? { hint: cleanLine(e.hint) } : {}) }
         : { code: 'ERR_INTERNAL', message: e instanceof Error ? e.name : 'error' };

@@ -134,6 +134,29 @@ describe('cache clear', () => {
     );
   });
 
+  it("--profile naming no configured profile is the token path's config error (exit 2), and clears nothing", async () => {
+    await runKeybroker([], sb);
+    const before = files();
+    const r = await runKeybroker(['cache', 'clear', '--profile', 'nosuch'], sb);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `keybroker: profile "nosuch" (from --profile): not defined in ${sb.configPath} (available: default, default-b; run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE)\n`,
+    );
+    expect(r.code).toBe(2);
+    expect(files()).toEqual(before);
+  });
+
+  it('a profile no longer configured whose entries are still cached can be cleared', async () => {
+    await runKeybroker(['--profile', 'default-b'], sb);
+    const key = writeJwtKey(sb);
+    sb.writeConfig({ profiles: { default: { source: { type: 'jwt', signingKey: { file: key } } } } });
+    const r = await runKeybroker(['cache', 'clear', '--profile', 'default-b'], sb);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^removed [1-9]\d* cache files? for profile default-b in /);
+    expect(files().filter((f) => f.startsWith('default-b-'))).toEqual([]);
+  });
+
   it('after clearing, the next run fetches anew', async () => {
     const a = await runKeybroker([], sb);
     await runKeybroker(['cache', 'clear'], sb);

@@ -99,4 +99,19 @@ describe('keybroker status', () => {
     expect(profiles[0].name).toBe('broken');
     expect(profiles[0].error.code).toBe('ERR_CONFIG_ENV_UNSET');
   });
+
+  it("--profile naming no configured profile is the token path's config error (exit 2), nothing on stdout", async () => {
+    await twoProfiles();
+    for (const args of [
+      ['status', '--profile', 'nosuch'],
+      ['status', '--profile', 'nosuch', '--json'],
+    ]) {
+      const r = await runKeybroker(args, sb);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        `keybroker: profile "nosuch" (from --profile): not defined in ${sb.configPath} (available: dev, prod; run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE)\n`,
+      );
+      expect(r.code).toBe(2);
+    }
+  });
 });
