@@ -42,6 +42,8 @@ export function tryCacheHit(argv: string[], env: NodeJS.ProcessEnv): string | un
     args,
   );
   const loaded = loadConfig(inputs);
+  // An ignored --config is said on stderr, which the second stage does.
+  if (args.config !== undefined && loaded.policy.lockdown) return undefined;
   const resolved = resolveProfile(loaded, inputs);
   if (resolved.warnings.length > 0 || resolved.cache.storage !== 'file') return undefined;
   const store = createFileStore({ dir: resolved.cacheDir, discardCorrupt: false });

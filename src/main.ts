@@ -10,7 +10,7 @@ import { BUILD_INFO } from './build-info.js';
 import { COMMANDS } from './cli/commands.js';
 import { closest, orList } from './cli/suggest.js';
 import { parseTokenArgv } from './cli/token-args.js';
-import { managedDocsUrl } from './config/docs-url.js';
+import { ignoredConfigFlagWarning, managedDocsUrl } from './config/docs-url.js';
 import { configInputs } from './config/inputs.js';
 import type { AppContext, GlobalOptions } from './context.js';
 import { configError, ExitCode, formatErrorLine, isKeybrokerError } from './errors.js';
@@ -177,6 +177,8 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   const startMs =
     options.startEpochMs === undefined ? undefined : performance.now() - (Date.now() - options.startEpochMs);
   const ctx = createContext(globals, startMs);
+  const ignored = ignoredConfigFlagWarning(configInputs(ctx, ctx.globals));
+  if (ignored) ctx.logger.warn(ignored);
   try {
     if (tokenPath) {
       const { runToken } = await import('./cli/token.js');

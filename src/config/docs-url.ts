@@ -25,3 +25,19 @@ export function managedDocsUrl(inputs: ConfigInputs): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The warning when `--config` is given but the managed config's lockdown (`"allowUserConfig":
+ * false`) ignores every user file: said once per invocation, whatever the command. Never throws
+ * (a managed file that does not load is the command's own error to report).
+ */
+export function ignoredConfigFlagWarning(inputs: ConfigInputs): string | undefined {
+  if (!inputs.configFlag) return undefined;
+  try {
+    const managed = readManagedLayerOnly(inputs);
+    if (!managed.exists || !managedPolicy(managed.raw).lockdown) return undefined;
+    return `warning: --config ${inputs.configFlag} is ignored: the managed config ${managed.path} sets "allowUserConfig": false, so only its profiles apply`;
+  } catch {
+    return undefined;
+  }
+}

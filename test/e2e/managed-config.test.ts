@@ -376,3 +376,27 @@ describe('identity template (issue 16)', () => {
 function reEscape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('--config under a lockdown (issue 16)', () => {
+  it('is said to be ignored, once, on every command; the token path still succeeds from the cache too', async () => {
+    writeManaged({ allowUserConfig: false, ...jwtConfig(keyFile, { claims: { team: 'managed' } }) });
+    const own = path.join(sb.home, 'mine.json');
+    fs.writeFileSync(own, JSON.stringify(jwtConfig(keyFile, { claims: { team: 'mine' } })), { mode: 0o600 });
+    const line = `keybroker: warning: --config ${own} is ignored: the managed config ${managedPath()} sets "allowUserConfig": false, so only its profiles apply\n`;
+    for (let i = 0; i < 2; i++) {
+      // the second call is a cache hit
+      const r = await runKeybroker(['--config', own], sb);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: line });
+      expect(claimsOf(r.stdout).team).toBe('managed');
+    }
+    const st = await runKeybroker(['status', '--config', own], sb);
+    expect({ code: st.code, stderr: st.stderr }).toEqual({ code: 0, stderr: line });
+    expect(st.stdout.split('\n')[0]).toBe('profile default (selected)');
+    // Without --config, or without a lockdown, nothing is said.
+    expect((await runKeybroker([], sb)).stderr).toBe('');
+    writeManaged(jwtConfig(keyFile, { claims: { team: 'managed' } }));
+    const open = await runKeybroker(['--config', own], sb);
+    expect({ code: open.code, stderr: open.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(claimsOf(open.stdout).team).toBe('mine');
+  });
+});
