@@ -66,7 +66,14 @@ async function clear(ctx: AppContext, args: ClearArgs): Promise<void> {
   const inputs = configInputs(ctx);
   let profile: string | undefined;
   if (!args.all) profile = ctx.globals.profile ?? selectProfileName(loadConfig(inputs), inputs);
-  const dir = cacheDir(ctx);
+  // The config's own cache directory: under a managed lockdown KEYBROKER_CACHE_DIR does not
+  // count (contract §3). A config too broken to load still gets cleaned where it points.
+  let dir: string;
+  try {
+    dir = loadConfig(inputs).cacheDir;
+  } catch {
+    dir = cacheDir(ctx);
+  }
   let removed = 0;
   let names: string[] = [];
   try {

@@ -130,6 +130,19 @@ describe('finding 4: under a lockdown, no connection setting from the environmen
     expect(fs.existsSync(evilCache)).toBe(false);
   });
 
+  it('cache clear --all under a lockdown clears the configured cache directory, not KEYBROKER_CACHE_DIR', async () => {
+    managedVault({});
+    const elsewhere = path.join(sb.dir, 'elsewhere');
+    fs.mkdirSync(elsewhere, { mode: 0o700 });
+    const planted = path.join(elsewhere, 'default-0123456789abcdef.json');
+    fs.writeFileSync(planted, '{}', { mode: 0o600 });
+    const r = await runKeybroker(['cache', 'clear', '--all'], sb, {
+      env: { KEYBROKER_CACHE_DIR: elsewhere },
+    });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(fs.existsSync(planted)).toBe(true);
+  });
+
   it('"environmentDefaults": true in the managed file takes them again', async () => {
     managedVault({ environmentDefaults: true });
     const cache = path.join(sb.dir, 'own-cache');
