@@ -161,7 +161,21 @@ export function usageError(msg: string, argv: string[]) {
       hint: `run keybroker ${first} --help`,
     });
   }
-  return configError('ERR_USAGE', `usage: ${msg}`, { hint: 'run keybroker --help' });
+  return configError('ERR_USAGE', `usage: ${asTyped(msg, argv)}`, { hint: 'run keybroker --help' });
+}
+
+/** yargs names `--no-cache` as the argument `cache`: say it as it was typed. */
+function asTyped(msg: string, argv: string[]): string {
+  const m = /^(Unknown arguments?: )(.*)$/.exec(msg);
+  if (!m) return msg;
+  const names = m[2]!
+    .split(', ')
+    .map((n) =>
+      !argv.includes(`--${n}`) && argv.some((a) => a === `--no-${n}` || a.startsWith(`--no-${n}=`))
+        ? `no-${n}`
+        : n,
+    );
+  return `${m[1]}${names.join(', ')}`;
 }
 
 /** Runs one invocation; resolves to the exit code. Never throws. */
@@ -186,11 +200,8 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
     }
     // --help / --version output goes to stdout only for those commands, never on the token path.
+    if (argv[0] === 'completion') return await completion(argv.slice(1), ctx);
     const parser = await buildParser(argv, ctx);
-    if (argv[0] === 'completion' && argv.length === 1) {
-      parser.showCompletionScript();
-      return ExitCode.ok;
-    }
     await parser.parseAsync();
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (e) {
@@ -200,6 +211,38 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     }
     return isKeybrokerError(e) ? e.exitCode : ExitCode.internal;
   }
+}
+
+const COMPLETION_HELP = `keybroker completion [bash|zsh]
+
+print a completion script for bash or zsh (without one: the shell $SHELL names)
+
+  keybroker completion bash >> ~/.bashrc
+  keybroker completion zsh > "\${fpath[1]}/_keybroker"
+`;
+
+/**
+ * `keybroker completion [bash|zsh]`, answered here: yargs' own command takes no shell
+ * argument (it picks the script from $SHELL and then goes on parsing).
+ */
+async function completion(rest: string[], ctx: AppContext): Promise<number> {
+  if (rest.length === 1 && (rest[0] === '--help' || rest[0] === '-h')) {
+    ctx.stdout(COMPLETION_HELP);
+    return ExitCode.ok;
+  }
+  const shell = rest[0];
+  if (rest.length > 1 || (shell !== undefined && shell !== 'bash' && shell !== 'zsh')) {
+    throw configError('ERR_USAGE', 'usage: keybroker completion [bash|zsh]', {
+      hint: 'run keybroker completion --help',
+    });
+  }
+  if (shell !== undefined) {
+    // yargs picks its template from these when the parser is built.
+    process.env.SHELL = `/bin/${shell}`;
+    delete process.env.ZSH_NAME;
+  }
+  (await buildParser([], ctx)).showCompletionScript();
+  return ExitCode.ok;
 }
 
 function redactStack(e: Error): string {

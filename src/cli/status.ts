@@ -82,6 +82,8 @@ export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
   };
   const { loadChecked } = await import('../config/checked.js');
   const loaded = loadChecked(inputs, { warn: (w) => ctx.logger.warn(w) });
+  const files = loaded.layers.filter((l) => l.exists && !l.ignored).map((l) => `${l.kind} ${l.path}`);
+  ctx.logger.debug(`config loaded: ${files.length > 0 ? files.join(', ') : 'no config file'}`);
   const selected = selectProfileName(loaded, inputs);
   const all = isObject(loaded.merged.profiles) ? Object.keys(loaded.merged.profiles) : [];
   const names = ctx.globals.profile ? [ctx.globals.profile] : all.length > 0 ? all : [selected];
@@ -102,9 +104,20 @@ export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
         ? { code: e.code, message: cleanLine(e.message), ...(e.hint ? { hint: cleanLine(e.hint) } : {}) }
         : { code: 'ERR_INTERNAL', message: e instanceof Error ? e.name : 'error' };
     }
+    ctx.logger.debug(`profile ${name}: ${statusTrace(st)}`);
     out.push(st);
   }
   return out;
+}
+
+function statusTrace(st: ProfileStatus): string {
+  if (st.error) return `not resolved (${st.error.code})`;
+  const entry = st.cache?.entry;
+  const cache =
+    st.cache?.storage === 'none'
+      ? 'cache off'
+      : `cache ${st.cache?.storage}: ${entry ? `entry ${entry.fingerprint} ${entry.state}` : 'no entry'}`;
+  return `${st.source?.type} source, ttl ${st.ttlMs} ms, ${cache}`;
 }
 
 function ttlFrom(

@@ -106,20 +106,22 @@ export async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> 
 }
 
 export function register(y: Argv, ctx: AppContext): Argv {
-  const builder = (c: Argv) =>
+  // `--no-cache` is the flag a person types; yargs parses it as `cache` (kept hidden so no help
+  // shows `--cache [default: true]`). `keybroker` alone takes the same flags, but the top-level
+  // help must not list them as if every command took them (an epilogue points here instead).
+  const builder = (hidden: boolean) => (c: Argv) =>
     c
-      .option('refresh', { type: 'boolean', describe: 'skip the cached entry and replace it' })
-      .option('cache', {
-        type: 'boolean',
-        default: true,
-        describe: 'use the cache (--no-cache: neither read nor write it)',
-      })
+      .option('refresh', { type: 'boolean', hidden, describe: 'skip the cached entry and replace it' })
+      .option('cache', { type: 'boolean', hidden: true })
+      .option('no-cache', { type: 'boolean', hidden, describe: 'neither read nor write the cache' })
       .option('json', {
         type: 'boolean',
+        hidden,
         describe: 'print one JSON object: token, expiresAt, source, profile, cache',
       });
   const handler = (argv: TokenArgs) => runToken(ctx, argv);
   return y
-    .command('$0', 'print a token for the profile (the token path Claude Code runs)', builder, handler)
-    .command('token', 'print a token for the profile (same as no command)', builder, handler);
+    .command('$0', 'print a token for the profile (the token path Claude Code runs)', builder(true), handler)
+    .command('token', 'print a token for the profile (same as no command)', builder(false), handler)
+    .epilogue('keybroker [token] also takes --refresh, --no-cache and --json (see keybroker token --help)');
 }

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeJwtKey } from '../helpers/jwt-profile.js';
 import { BIN, makeSandbox, ROOT, runKeybroker, runShell, type Sandbox, shq } from '../helpers/run.js';
 
 let sb: Sandbox;
@@ -81,6 +82,77 @@ describe('the command line', () => {
     const r = await runKeybroker(['completion'], sb);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('_keybroker_yargs_completions');
+  });
+
+  it("completion bash|zsh prints that shell's script whatever $SHELL says; --help exits 0; another shell is a usage error", async () => {
+    const zsh = await runKeybroker(['completion', 'zsh'], sb, { env: { SHELL: '/bin/bash' } });
+    expect({ code: zsh.code, stderr: zsh.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(zsh.stdout.split('\n')[0]).toBe('#compdef keybroker');
+    expect(zsh.stdout).toContain('compdef _keybroker_yargs_completions keybroker');
+    expect(zsh.stdout).not.toContain('COMPREPLY');
+    const bash = await runKeybroker(['completion', 'bash'], sb, { env: { SHELL: '/bin/zsh' } });
+    expect({ code: bash.code, stderr: bash.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(bash.stdout.split('\n')[0]).toBe('###-begin-keybroker-completions-###');
+    expect(bash.stdout).toContain(
+      'complete -o bashdefault -o default -F _keybroker_yargs_completions keybroker',
+    );
+    const help = await runKeybroker(['completion', '--help'], sb);
+    expect({ code: help.code, stderr: help.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(help.stdout.split('\n')[0]).toBe('keybroker completion [bash|zsh]');
+    const fish = await runKeybroker(['completion', 'fish'], sb);
+    expect(fish).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'keybroker: usage: keybroker completion [bash|zsh] (run keybroker completion --help)\n',
+    });
+  });
+
+  it('--refresh, --no-cache and --json are shown on the token path only, never as --cache [default: true]', async () => {
+    const top = await runKeybroker(['--help'], sb);
+    expect(top.code).toBe(0);
+    const options = top.stdout.slice(
+      top.stdout.indexOf('Options:'),
+      top.stdout.indexOf('keybroker [token] also'),
+    );
+    expect(options).toContain('--profile');
+    expect(options).not.toMatch(/--refresh|--cache|--no-cache|--json/);
+    expect(top.stdout).toContain(
+      'keybroker [token] also takes --refresh, --no-cache and --json (see keybroker token --help)',
+    );
+    const token = await runKeybroker(['token', '--help'], sb);
+    expect(token.code).toBe(0);
+    expect(token.stdout).toMatch(/^ +--refresh +skip the cached entry and replace it +\[boolean\]$/m);
+    expect(token.stdout).toMatch(/^ +--no-cache +neither read nor write the cache +\[boolean\]$/m);
+    expect(token.stdout).toMatch(/^ +--json +print one JSON object/m);
+    expect(token.stdout).not.toContain('--cache ');
+    expect(token.stdout).not.toContain('[default: true]');
+  });
+
+  it('a flag another command does not take is named as typed: doctor --no-cache', async () => {
+    const r = await runKeybroker(['doctor', '--no-cache'], sb);
+    expect(r).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'keybroker: usage: Unknown argument: no-cache (run keybroker --help)\n',
+    });
+  });
+
+  it('status --debug prints a timed trace on stderr, as the token path does', async () => {
+    const key = writeJwtKey(sb);
+    sb.writeConfig({ profiles: { default: { source: { type: 'jwt', signingKey: { file: key } } } } });
+    const r = await runKeybroker(['status', '--debug'], sb);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('profile default (selected)');
+    expect(r.stderr.split('\n')).toEqual([
+      expect.stringMatching(
+        new RegExp(`^keybroker: debug \\+ *\\d+\\.\\dms config loaded: user ${sb.configPath}$`),
+      ),
+      expect.stringMatching(
+        /^keybroker: debug \+ *\d+\.\dms profile default: jwt source, ttl 300000 ms, cache file: no entry$/,
+      ),
+      '',
+    ]);
+    expect((await runKeybroker(['status'], sb)).stderr).toBe('');
   });
 
   it.skipIf(Boolean(process.env.KEYBROKER_BIN))(
