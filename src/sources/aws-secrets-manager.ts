@@ -132,7 +132,16 @@ export function createAwsSecretsManagerSource(
         if (isKeybrokerError(e)) throw e;
         if (signal.aborted) throw timeoutError(where, budgetMs, e);
         const endpoint = config.endpoint ?? `https://secretsmanager.${region ?? 'us-east-1'}.amazonaws.com`;
-        throw net.explain(e, endpoint) ?? classifyAwsError(e, { where, profileName, config, region });
+        throw (
+          net.explain(e, endpoint) ??
+          classifyAwsError(e, {
+            where,
+            profileName,
+            config,
+            region,
+            keysFromEnv: credentialsFromEnv(config, deps.env),
+          })
+        );
       } finally {
         clearTimeout(timer);
         client.destroy();
@@ -332,6 +341,20 @@ interface ClassifyContext {
   profileName: string;
   config: AwsSecretsManagerSourceConfig;
   region: string | undefined;
+  /** The SDK signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, not a profile's credentials. */
+  keysFromEnv?: boolean;
+}
+
+/**
+ * Whether the SDK's default chain takes its credentials from AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY: both set and no profile named (a profile, from the config or
+ * AWS_PROFILE, makes the SDK skip the environment keys).
+ */
+export function credentialsFromEnv(
+  config: AwsSecretsManagerSourceConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): boolean {
+  return !(config.profile || env.AWS_PROFILE) && Boolean(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY);
 }
 
 interface SdkErrorShape {
@@ -354,6 +377,10 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
   const what = `AWS Secrets Manager ${where}`;
   const profileHint =
     ctx.config.profile === undefined ? 'the default AWS profile' : `AWS profile "${profileName}"`;
+  // Whose credentials were used: a profile's, or the keys in the environment.
+  const keys = ctx.keysFromEnv === true;
+  const identity = keys ? 'the access key in AWS_ACCESS_KEY_ID' : profileHint;
+  const ENV_KEYS = 'AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment';
   const opts = (errCode: string, hint: string) => ({ hint: `${hint}; ${seeDocs(errCode)}`, cause: e });
 
   switch (name) {
@@ -392,7 +419,7 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
         `${what}: access denied`,
         opts(
           'ERR_AWS_DENIED',
-          `allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of ${profileHint}`,
+          `allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of ${identity}`,
         ),
       );
     case 'DecryptionFailure':
@@ -401,7 +428,7 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
         `${what}: Secrets Manager could not decrypt the secret with its KMS key`,
         opts(
           'ERR_AWS_KMS_DENIED',
-          `allow kms:Decrypt on the secret's KMS key for the identity of ${profileHint}`,
+          `allow kms:Decrypt on the secret's KMS key for the identity of ${identity}`,
         ),
       );
     case 'UnrecognizedClientException':
@@ -411,7 +438,9 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
         `${what}: AWS does not recognize the access key`,
         opts(
           'ERR_AWS_BAD_CREDENTIALS',
-          `check the credentials of ${profileHint} (or AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN), or run aws sso login --profile ${profileName}`,
+          keys
+            ? `check ${ENV_KEYS} (they are used before any AWS profile)`
+            : `check the credentials of ${profileHint}, or run aws sso login --profile ${profileName}`,
         ),
       );
     case 'InvalidSignatureException':
@@ -422,7 +451,7 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
         `${what}: AWS rejected the request signature`,
         opts(
           'ERR_AWS_BAD_SIGNATURE',
-          `check the secret access key of ${profileHint}, the region and the system clock`,
+          `check ${keys ? 'AWS_SECRET_ACCESS_KEY in the environment' : `the secret access key of ${profileHint}`}, the region and the system clock`,
         ),
       );
     case 'ExpiredTokenException':
@@ -433,7 +462,9 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
         `${what}: the AWS session credentials have expired`,
         opts(
           'ERR_AWS_CREDENTIALS_EXPIRED',
-          `run aws sso login --profile ${profileName}, or refresh the session credentials`,
+          keys
+            ? `refresh ${ENV_KEYS}`
+            : `run aws sso login --profile ${profileName}, or refresh the session credentials`,
         ),
       );
   }
@@ -526,7 +557,7 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
     return deniedError(
       'ERR_AWS_DENIED',
       `${what}: access denied (HTTP ${status}${name ? `, ${name}` : ''})`,
-      opts('ERR_AWS_DENIED', `check the credentials and IAM policy of ${profileHint}`),
+      opts('ERR_AWS_DENIED', `check the credentials and IAM policy of ${identity}`),
     );
   }
   if (status !== undefined && status >= 200 && status < 300) {

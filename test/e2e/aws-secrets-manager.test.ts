@@ -139,7 +139,7 @@ describe('aws-secrets-manager through dist/keybroker', () => {
     expect(denied.code).toBe(4);
     expect(denied.stdout).toBe('');
     expect(denied.stderr).toBe(
-      `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the default AWS profile; run keybroker explain ERR_AWS_DENIED)\n`,
+      `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the access key in AWS_ACCESS_KEY_ID; run keybroker explain ERR_AWS_DENIED)\n`,
     );
     // With the entry gone, an outage now has nothing stale to fall back on.
     server.secret(secretName).deniedKeys.clear();
@@ -268,7 +268,7 @@ describe('failures: one stderr line, exact exit code, nothing on stdout', () => 
     const r = await runKeybroker([], sb, { env: { AWS_SECRET_ACCESS_KEY: 'wrong-secret-key' } });
     expect(r.code).toBe(4);
     expect(r.stderr).toBe(
-      `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)\n`,
+      `keybroker: AWS Secrets Manager secret "${secretName}" in us-east-1: AWS rejected the request signature (check AWS_SECRET_ACCESS_KEY in the environment, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)\n`,
     );
   });
 

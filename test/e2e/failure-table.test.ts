@@ -377,14 +377,14 @@ const ROWS: Row[] = [
     setup: (c) => writeProfile(c, sm(c)),
     env: (c) => ({ ...awsEnv(c), AWS_ACCESS_KEY_ID: 'AKIAUNKNOWNKEY000000' }),
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: AWS does not recognize the access key (check the credentials of the default AWS profile (or AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN), or run aws sso login --profile default; run keybroker explain ERR_AWS_BAD_CREDENTIALS)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: AWS does not recognize the access key (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment (they are used before any AWS profile); run keybroker explain ERR_AWS_BAD_CREDENTIALS)',
   },
   {
     name: 'environment: wrong AWS secret access key',
     setup: (c) => writeProfile(c, sm(c)),
     env: (c) => ({ ...awsEnv(c), AWS_SECRET_ACCESS_KEY: 'wrong/secret/access/key/0000000000000000' }),
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: AWS rejected the request signature (check AWS_SECRET_ACCESS_KEY in the environment, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
   },
   {
     name: 'environment: no AWS credentials at all',
@@ -398,7 +398,7 @@ const ROWS: Row[] = [
     setup: (c) => writeProfile(c, sm(c)),
     env: (c) => ({ ...awsEnv(c), AWS_REGION: 'eu-west-3' }),
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in eu-west-3: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in eu-west-3: AWS rejected the request signature (check AWS_SECRET_ACCESS_KEY in the environment, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
   },
   {
     name: 'environment: HS256 secret variable unset',
@@ -701,7 +701,7 @@ const ROWS: Row[] = [
     },
     env: awsEnv,
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the default AWS profile; run keybroker explain ERR_AWS_DENIED)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the access key in AWS_ACCESS_KEY_ID; run keybroker explain ERR_AWS_DENIED)',
   },
   {
     name: 'aws: KMS cannot decrypt',
@@ -711,7 +711,7 @@ const ROWS: Row[] = [
     },
     env: awsEnv,
     exit: 4,
-    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: Secrets Manager could not decrypt the secret with its KMS key (allow kms:Decrypt on the secret\'s KMS key for the identity of the default AWS profile; run keybroker explain ERR_AWS_KMS_DENIED)',
+    line: 'keybroker: AWS Secrets Manager secret "$SECRET" in us-east-1: Secrets Manager could not decrypt the secret with its KMS key (allow kms:Decrypt on the secret\'s KMS key for the identity of the access key in AWS_ACCESS_KEY_ID; run keybroker explain ERR_AWS_KMS_DENIED)',
   },
   {
     name: 'aws: secret scheduled for deletion',

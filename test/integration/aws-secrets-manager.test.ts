@@ -14,6 +14,7 @@ import { formatErrorLine, isKeybrokerError } from '../../src/errors.js';
 import { createLogger } from '../../src/output/logger.js';
 import {
   createAwsSecretsManagerSource,
+  credentialsFromEnv,
   regionFromArn,
   withoutSdkNodeVersionWarning,
 } from '../../src/sources/aws-secrets-manager.js';
@@ -259,7 +260,7 @@ describe('errors from Secrets Manager', () => {
     expect(await failure({ secretId: 'prod/denied' })).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_DENIED',
-      line: 'keybroker: AWS Secrets Manager secret "prod/denied" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the default AWS profile; run keybroker explain ERR_AWS_DENIED)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/denied" in us-east-1: access denied (allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of the access key in AWS_ACCESS_KEY_ID; run keybroker explain ERR_AWS_DENIED)',
     });
   });
 
@@ -267,7 +268,7 @@ describe('errors from Secrets Manager', () => {
     expect(await failure({ secretId: 'prod/kms' })).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_KMS_DENIED',
-      line: 'keybroker: AWS Secrets Manager secret "prod/kms" in us-east-1: Secrets Manager could not decrypt the secret with its KMS key (allow kms:Decrypt on the secret\'s KMS key for the identity of the default AWS profile; run keybroker explain ERR_AWS_KMS_DENIED)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/kms" in us-east-1: Secrets Manager could not decrypt the secret with its KMS key (allow kms:Decrypt on the secret\'s KMS key for the identity of the access key in AWS_ACCESS_KEY_ID; run keybroker explain ERR_AWS_KMS_DENIED)',
     });
   });
 });
@@ -278,7 +279,7 @@ describe('credentials and signatures', () => {
     expect(await failure({})).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_BAD_CREDENTIALS',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS does not recognize the access key (check the credentials of the default AWS profile (or AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN), or run aws sso login --profile default; run keybroker explain ERR_AWS_BAD_CREDENTIALS)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS does not recognize the access key (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment (they are used before any AWS profile); run keybroker explain ERR_AWS_BAD_CREDENTIALS)',
     });
   });
 
@@ -290,7 +291,7 @@ describe('credentials and signatures', () => {
     expect(await failure({})).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_BAD_SIGNATURE',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS rejected the request signature (check AWS_SECRET_ACCESS_KEY in the environment, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
     });
     expect(server.requests.map((r) => r.outcome)).toEqual(['InvalidSignatureException']);
   });
@@ -299,11 +300,11 @@ describe('credentials and signatures', () => {
     const f = await failure({ region: 'eu-west-1' });
     expect(f.exitCode).toBe(4);
     expect(f.line).toBe(
-      'keybroker: AWS Secrets Manager secret "prod/llm" in eu-west-1: AWS rejected the request signature (check the secret access key of the default AWS profile, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
+      'keybroker: AWS Secrets Manager secret "prod/llm" in eu-west-1: AWS rejected the request signature (check AWS_SECRET_ACCESS_KEY in the environment, the region and the system clock; run keybroker explain ERR_AWS_BAD_SIGNATURE)',
     );
   });
 
-  it('expired session credentials (ExpiredTokenException) → exit 4 with aws sso login', async () => {
+  it('expired session credentials from the environment (ExpiredTokenException) → exit 4 naming the variables', async () => {
     const expired = {
       accessKeyId: 'ASIAEXPIREDKEY000001',
       secretAccessKey: 'expired-secret',
@@ -315,7 +316,7 @@ describe('credentials and signatures', () => {
     expect(await failure({})).toEqual({
       exitCode: 4,
       code: 'ERR_AWS_CREDENTIALS_EXPIRED',
-      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: the AWS session credentials have expired (run aws sso login --profile default, or refresh the session credentials; run keybroker explain ERR_AWS_CREDENTIALS_EXPIRED)',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: the AWS session credentials have expired (refresh AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment; run keybroker explain ERR_AWS_CREDENTIALS_EXPIRED)',
     });
   });
 
@@ -357,6 +358,32 @@ describe('credentials and signatures', () => {
     );
     expect((await src.getToken(request())).value).toBe(TOKEN);
     expect(server.requests[0]?.accessKeyId).toBe(DEFAULT_CREDENTIALS.accessKeyId);
+  });
+
+  it('an unknown key from a profile names that profile, not the environment (issue 16)', async () => {
+    // (With keys in the environment too the SDK would skip them for the profile, and say so
+    // once per process: credentialsFromEnv below holds that rule.)
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    writeAwsFile(
+      'credentials',
+      '[team]\naws_access_key_id = AKIAUNKNOWNKEY000000\naws_secret_access_key = nope\n',
+    );
+    expect(await failure({ profile: 'team' })).toEqual({
+      exitCode: 4,
+      code: 'ERR_AWS_BAD_CREDENTIALS',
+      line: 'keybroker: AWS Secrets Manager secret "prod/llm" in us-east-1: AWS does not recognize the access key (check the credentials of AWS profile "team", or run aws sso login --profile team; run keybroker explain ERR_AWS_BAD_CREDENTIALS)',
+    });
+    expect(server.requests[0]?.accessKeyId).toBe('AKIAUNKNOWNKEY000000');
+  });
+
+  it('the keys in the environment are the credentials only while no profile is named', () => {
+    const cfg = { type: 'aws-secrets-manager' as const, secretId: 'x' };
+    const keys = { AWS_ACCESS_KEY_ID: 'AKIA1', AWS_SECRET_ACCESS_KEY: 's' };
+    expect(credentialsFromEnv(cfg, keys)).toBe(true);
+    expect(credentialsFromEnv(cfg, { AWS_ACCESS_KEY_ID: 'AKIA1' })).toBe(false);
+    expect(credentialsFromEnv(cfg, { ...keys, AWS_PROFILE: 'team' })).toBe(false);
+    expect(credentialsFromEnv({ ...cfg, profile: 'team' }, keys)).toBe(false);
   });
 
   it('an SSO profile without a valid cached login → exit 4 with aws sso login --profile', async () => {
