@@ -180,3 +180,61 @@ describe('jwt source through the built executable', () => {
     );
   });
 });
+
+describe('jwks --merge: rotating a signing key (issue 16)', () => {
+  it('prints the new key and the old ones by kid, once each; tokens of both keys verify against it', async () => {
+    const old = await keygen('ES256', 'old.pem');
+    const neu = await keygen('ES256', 'new.pem');
+    sb.writeConfig({ profiles: { old: jwtProfile('ES256', old.file), new: jwtProfile('ES256', neu.file) } });
+    const oldToken = (await runKeybroker(['--profile', 'old', '--no-cache'], sb)).stdout.trim();
+    const published = path.join(sb.home, 'old-jwks.json');
+    fs.writeFileSync(published, (await runKeybroker(['jwks', '--profile', 'old'], sb)).stdout);
+    const r = await runKeybroker(['jwks', '--profile', 'new', '--merge', published], sb);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const merged = JSON.parse(r.stdout);
+    expect(merged.keys.map((k: { kid: string }) => k.kid)).toEqual([neu.kid, old.kid]);
+    const newToken = (await runKeybroker(['--profile', 'new', '--no-cache'], sb)).stdout.trim();
+    for (const t of [oldToken, newToken]) {
+      await jwtVerify(t, createLocalJWKSet(merged), {
+        issuer: 'https://keybroker.test',
+        audience: 'gateway',
+      });
+    }
+    // Merging again (the old set now holds the new kid too) changes nothing.
+    fs.writeFileSync(published, r.stdout);
+    const again = await runKeybroker(['jwks', '--profile', 'new', '--merge', published], sb);
+    expect(again.stdout).toBe(r.stdout);
+  });
+
+  it('a malformed file, or one holding a private key, is exit 2 naming it', async () => {
+    const { file } = await keygen('ES256', 'k.pem');
+    sb.writeConfig({ profiles: { default: jwtProfile('ES256', file) } });
+    const bad = path.join(sb.home, 'bad.json');
+    const hint =
+      'give the JWK Set the gateway publishes now (keybroker jwks output); run keybroker explain ERR_JWKS_MERGE_FILE';
+    const cases: [string, string][] = [
+      ['{"keys": [', 'not valid JSON'],
+      ['{"kty": "EC"}', 'not a JWK Set (no "keys" array)'],
+      ['{"keys": [{"kid": "x"}]}', '/keys/0: not a JWK (no "kty")'],
+      [
+        '{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}',
+        '/keys/0: holds private key material, which is never published',
+      ],
+    ];
+    for (const [text, why] of cases) {
+      fs.writeFileSync(bad, text);
+      const r = await runKeybroker(['jwks', '--merge', bad], sb);
+      expect(r).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: `keybroker: jwks --merge ${bad}: ${why} (${hint})\n`,
+      });
+    }
+    const missing = await runKeybroker(['jwks', '--merge', path.join(sb.home, 'nope.json')], sb);
+    expect(missing).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: `keybroker: jwks --merge ${path.join(sb.home, 'nope.json')}: cannot read it (ENOENT) (${hint})\n`,
+    });
+  });
+});
