@@ -256,6 +256,24 @@ describe('vault-identity through dist/keybroker', () => {
       /^keybroker: vault-identity source of profile default: the token is valid for (59|60) s, less than TTL \+ margin \(420 s\) \(issue longer-lived tokens at the source or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; run keybroker explain ERR_TOKEN_LIFETIME_TOO_SHORT\)\n$/,
     );
   });
+
+  it('doctor --probe warns when the minted identity names no one (a shared AppRole), not when it does', async () => {
+    const doctor = async (template: string) => {
+      const role = `who-${++n}`;
+      await admin.oidcRole(role, 'llm-key', template, '1h');
+      writeProfile({ type: 'vault-identity', role, auth: approleAuth() });
+      const r = await runKeybroker(['doctor', '--probe'], sb);
+      expect(r.stdout).toContain('[ok  ] probe: fetched a token from vault-identity');
+      return r.stdout
+        .split('\n')
+        .filter((l) => l.includes('probe.identity') || l.includes('ERR_VAULT_IDENTITY_SHARED'));
+    };
+    expect(await doctor('{"user": {{identity.entity.id}}, "team": ""}')).toEqual([
+      '[warn] probe.identity: the identity token carries no claim naming a person (user, team: empty or the entity id): every laptop behind this Vault login looks the same to the gateway',
+      '       fix: log in per person (oidc, userpass, a per-device cert) and put a per-user value in the role template, e.g. {"user": {{identity.entity.name}}}; run keybroker explain ERR_VAULT_IDENTITY_SHARED',
+    ]);
+    expect(await doctor('{"user": {{identity.entity.name}}, "team": ""}')).toEqual([]);
+  });
 });
 
 describe('vault secrets stay off stderr', () => {

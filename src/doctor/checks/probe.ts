@@ -23,6 +23,47 @@ function decodeJwt(
   }
 }
 
+/** Registered and Vault-set claims: none of them tells people apart for the gateway. */
+const STANDARD_CLAIMS = new Set([
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'jti',
+  'namespace',
+  'auth_time',
+  'azp',
+  'nonce',
+]);
+
+/**
+ * A vault-identity token whose own claims name no one (issue 16): behind a shared AppRole every
+ * laptop is one entity, so `user` renders as the entity id (`entity_…`) and per-person metadata
+ * as "". Some claim must carry a value other than the entity's id.
+ */
+export function sharedIdentity(claims: Record<string, unknown>): CheckResult | undefined {
+  const sub = typeof claims.sub === 'string' ? claims.sub : undefined;
+  const own = Object.entries(claims).filter(([k]) => !STANDARD_CLAIMS.has(k));
+  const names = (v: unknown) =>
+    typeof v === 'string' && v.trim() !== '' && !v.startsWith('entity_') && v !== sub;
+  if (own.some(([, v]) => names(v))) return undefined;
+  const said =
+    own.length === 0
+      ? 'no claim of its own'
+      : `no claim naming a person (${own.map(([k]) => k).join(', ')}: empty or the entity id)`;
+  return check(
+    'probe.identity',
+    'warn',
+    `the identity token carries ${said}: every laptop behind this Vault login looks the same to the gateway`,
+    {
+      code: 'ERR_VAULT_IDENTITY_SHARED',
+      hint: 'log in per person (oidc, userpass, a per-device cert) and put a per-user value in the role template, e.g. {"user": {{identity.entity.name}}}',
+    },
+  );
+}
+
 export async function runProbe(scope: DoctorScope): Promise<{ checks: CheckResult[]; probe: ProbeResult }> {
   const { ctx, env } = scope;
   const resolved = scope.resolved!;
@@ -53,6 +94,10 @@ export async function runProbe(scope: DoctorScope): Promise<{ checks: CheckResul
     checks.push(
       check('probe', 'pass', `fetched a token from ${r.source} in ${probe.durationMs} ms: ${probe.token}`),
     );
+    if (src.type === 'vault-identity' && jwt) {
+      const shared = sharedIdentity(jwt.claims);
+      if (shared) checks.push(shared);
+    }
     if (r.expiresAtMs !== undefined) {
       const left = r.expiresAtMs - ctx.now();
       const need = resolved.ttlMs + resolved.cache.refreshMarginMs;
