@@ -126,7 +126,7 @@ export async function buildParser(argv: string[], ctx: AppContext): Promise<Argv
 }
 
 /** Every command a person can type (for "did you mean"). */
-const COMMAND_NAMES = [
+export const COMMAND_NAMES = [
   'token',
   'status',
   'doctor',
