@@ -36,6 +36,7 @@ export async function runDoctor(ctx: AppContext, options: DoctorOptions): Promis
     settings,
     helper: winningHelper(settings),
     env: claudeRunEnv(settings, ctx.env),
+    probe: options.probe,
   };
 
   const config = await configChecks(scope);
@@ -49,7 +50,7 @@ export async function runDoctor(ctx: AppContext, options: DoctorOptions): Promis
     for (const c of await cacheChecks(scope)) add(c);
     add(auditCheck(config.resolved));
   }
-  add(clockCheck(ctx.now()));
+  add(clockCheck(ctx.now(), options.probe));
   for (const c of claudeChecks(scope)) add(c);
   for (const c of environmentChecks(scope)) add(c);
 

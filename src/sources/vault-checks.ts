@@ -8,7 +8,7 @@ import { type CheckResult, check } from '../doctor/report.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
 
 export function vaultSourceChecks(src: VaultConnectionConfig, scope: DoctorScope): CheckResult[] {
-  return vaultChecks(src, scope.env, scope.ctx.homeDir);
+  return vaultChecks(src, scope.env, scope.ctx.homeDir, scope.probe === true);
 }
 
 function fileCheck(
@@ -37,7 +37,7 @@ function fileCheck(
   return check(id, 'pass', `${what} ${file}: present`);
 }
 
-function vaultChecks(src: VaultConnectionConfig, env: Env, homeDir: string): CheckResult[] {
+function vaultChecks(src: VaultConnectionConfig, env: Env, homeDir: string, probe: boolean): CheckResult[] {
   const out: CheckResult[] = [];
   if (!src.address) {
     out.push(
@@ -47,7 +47,9 @@ function vaultChecks(src: VaultConnectionConfig, env: Env, homeDir: string): Che
       }),
     );
   } else {
-    out.push(check('source.address', 'pass', `Vault at ${src.address} (contacted only with --probe)`));
+    // With --probe, probe.vault says below whether it answers.
+    const how = probe ? '' : ' (contacted only with --probe)';
+    out.push(check('source.address', 'pass', `Vault at ${src.address}${how}`));
   }
   if (src.caCert) {
     const c = fileCheck('source.caCert', 'CA certificate', src.caCert, false);

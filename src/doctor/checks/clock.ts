@@ -6,7 +6,7 @@ const EARLIEST_SANE_MS = Date.UTC(2025, 0, 1);
 const LATEST_SANE_MS = Date.UTC(2100, 0, 1);
 const MAX_SKEW_MS = 30_000;
 
-export function clockCheck(nowMs: number): CheckResult {
+export function clockCheck(nowMs: number, probe = false): CheckResult {
   const at = new Date(nowMs).toISOString();
   if (nowMs < EARLIEST_SANE_MS || nowMs > LATEST_SANE_MS) {
     return check('clock', 'fail', `the local clock says ${at}`, {
@@ -14,7 +14,9 @@ export function clockCheck(nowMs: number): CheckResult {
       hint: 'set the system clock (enable NTP); tokens minted now would be rejected as not yet valid or expired',
     });
   }
-  return check('clock', 'pass', `local clock ${at} (compared with the source's server only with --probe)`);
+  // With --probe, clock.skew compares it with the server's below.
+  const how = probe ? '' : " (compared with the source's server only with --probe)";
+  return check('clock', 'pass', `local clock ${at}${how}`);
 }
 
 export function skewCheck(nowMs: number, serverMs: number, server: string): CheckResult {

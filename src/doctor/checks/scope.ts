@@ -18,6 +18,8 @@ export interface DoctorScope {
   helper: { file: SettingsFile; command: string } | undefined;
   /** The environment keybroker sees when Claude Code runs it (settings `env` blocks applied). */
   env: Env;
+  /** `--probe`: servers are contacted (checks that only describe say so differently). */
+  probe?: boolean;
   /** Set once the config area resolved the profile. */
   resolved?: ResolvedProfile;
 }
