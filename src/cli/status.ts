@@ -91,7 +91,8 @@ export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
   for (const name of names) {
     const st: ProfileStatus = { name, selected: name === selected };
     try {
-      const resolved = resolveProfile(loaded, { ...inputs, profileFlag: name });
+      // The selected profile as the token path would pick it (errors then say how it was chosen).
+      const resolved = resolveProfile(loaded, name === selected ? inputs : { ...inputs, profileFlag: name });
       st.ttlMs = resolved.ttlMs;
       st.ttlFrom = ttlFrom(resolved, settings, ctx.env);
       st.source = { type: resolved.source.type, description: cleanLine(await describe(ctx, resolved, env)) };

@@ -100,6 +100,15 @@ describe('keybroker status', () => {
     expect(profiles[0].error.code).toBe('ERR_CONFIG_ENV_UNSET');
   });
 
+  it('without a config, the selected profile\'s error says how it was chosen (not "from --profile")', async () => {
+    sb = makeSandbox();
+    const r = await runKeybroker(['status'], sb);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toBe(
+      `profile default (selected)\n  error:  profile "default" (from the default): not defined in no config file (looked for ${sb.env.KEYBROKER_MANAGED_CONFIG} and ${sb.configPath}) (no profiles are configured; run keybroker explain ERR_CONFIG_UNKNOWN_PROFILE)\n`,
+    );
+  });
+
   it("--profile naming no configured profile is the token path's config error (exit 2), nothing on stdout", async () => {
     await twoProfiles();
     for (const args of [
