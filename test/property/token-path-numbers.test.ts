@@ -2,7 +2,8 @@
  * A property over the whole token path (contract §1, §2): whatever numbers the config and
  * CLAUDE_CODE_API_KEY_HELPER_TTL_MS hold — 0, 1, 2^31 - 1, 2^53 - 1, a hundred years, random
  * ones — dist/keybroker run twice (a miss, then what the cache makes of it) prints a token
- * and at most one warning line (exit 0) or nothing on stdout and one error line with exit 2
+ * and only the warnings numbers can cause, one line each (exit 0), or nothing on stdout and one
+ * error line with exit 2
  * (or 3, when timeoutMs is too short to do anything); never an internal error (exit 1) or a
  * stack trace.
  *
@@ -16,6 +17,12 @@ import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
 
 const RUNS = 25;
 const TOKEN_LINE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/;
+
+/** The warnings numbers can cause: a malformed TTL variable, and the lifetime cap (contract §3). */
+const isKnownWarning = (line: string) =>
+  /^keybroker: warning: (CLAUDE_CODE_API_KEY_HELPER_TTL_MS=.* is not a positive integer|.* is above (what )?the lifetime cap( allows)? \(maxLifetimeSec \d+\)); using .*$/.test(
+    line,
+  );
 
 const extreme = fc.oneof(
   fc.constantFrom(0, 1, 59, 2 ** 31 - 1, 2 ** 53 - 1, 3_153_600_000, 3_153_600_000_000, 1e15),
@@ -81,19 +88,18 @@ describe('token path with extreme numbers', () => {
             seen.add(r.code);
             const lines = r.stderr.split('\n').filter(Boolean);
             if (r.code === 0) {
-              if (!TOKEN_LINE.test(r.stdout) || lines.length > 1) return false;
-              if (lines.length === 1 && !lines[0]!.startsWith('keybroker: warning: ')) return false;
+              // At most one warning per thing the config or environment got wrong: the malformed
+              // TTL variable, and a TTL or lifetime above the managed lifetime cap.
+              if (!TOKEN_LINE.test(r.stdout) || lines.length > 3) return false;
+              if (!lines.every(isKnownWarning)) return false;
             } else {
               // 3: a timeoutMs of a few ms ends the run before the key is read (ERR_TIMEOUT).
               if (r.code !== 2 && r.code !== 3) return false;
               // One error line, after at most one warning (a malformed TTL variable).
               const error = lines.at(-1) ?? '';
               const warnings = lines.slice(0, -1);
-              if (r.stdout !== '' || warnings.length > 1) return false;
-              if (
-                !warnings.every((w) => w.startsWith('keybroker: warning: CLAUDE_CODE_API_KEY_HELPER_TTL_MS='))
-              )
-                return false;
+              if (r.stdout !== '' || warnings.length > 3) return false;
+              if (!warnings.every(isKnownWarning)) return false;
               if (!/^keybroker: [\x20-\x7e]+$/.test(error) || error.startsWith('keybroker: warning:'))
                 return false;
             }
@@ -110,6 +116,8 @@ describe('token path with extreme numbers', () => {
           [{ ...none, ttlMs: 2 ** 53 - 1 }, undefined],
           [{ ...none, refreshMarginMs: 2 ** 53 - 1 }, undefined],
           [{ ...none, lifetimeSec: 9e12 }, undefined],
+          // Two warnings at once: a malformed TTL variable and a TTL above the lifetime cap.
+          [{ ...none, ttlMs: 43_140_001 }, '1e3'],
         ],
       },
     );
