@@ -217,7 +217,9 @@ describe('proxies (tinyproxy)', () => {
       }),
     );
     const env = { CLAUDE_CODE_API_KEY_HELPER_TTL_MS: '1500' };
-    expect(await runKeybroker([], sb, { env })).toMatchObject({ code: 0, stdout: `${TOKEN}\n` });
+    // The failure above opened a backoff window (contract §2: backoff whatever is cached), so
+    // only --refresh asks Vault again at once.
+    expect(await runKeybroker(['--refresh'], sb, { env })).toMatchObject({ code: 0, stdout: `${TOKEN}\n` });
     await sleep(1_700);
     const stale = await runKeybroker([], sb, { env: { ...env, HTTPS_PROXY: down } });
     expect(stale.code).toBe(0);
