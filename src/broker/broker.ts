@@ -82,6 +82,7 @@ function engineDeps(
               maxHoldMs: Math.max(resolved.timeoutMs * 2, 30_000),
               signal: o.signal,
               peerDone: o.peerDone,
+              onWait: o.onWait,
             }),
           served: {
             read: (key, caller) => files.readServed(key, caller),

@@ -73,7 +73,13 @@ export interface CachedSourceDeps {
   /** Cross-process single flight; absent when there is no cache directory (--no-cache, storage "none"). */
   lock?: (
     key: string,
-    o: { deadlineMs: number; signal: AbortSignal; peerDone: () => Promise<boolean> },
+    o: {
+      deadlineMs: number;
+      signal: AbortSignal;
+      peerDone: () => Promise<boolean>;
+      /** Called once when the lock is held by another live run and this one starts waiting. */
+      onWait?: (holderPid: number | undefined) => void;
+    },
   ) => Promise<Lock | PeerDone>;
   /** Absent turns rejected-token detection off. */
   served?: ServedLog;
@@ -216,7 +222,16 @@ export function createCachedSource(
       return peers !== undefined;
     };
     const got = await deps
-      .lock(key, { deadlineMs: run.deadlineMs, signal: run.signal, peerDone })
+      .lock(key, {
+        deadlineMs: run.deadlineMs,
+        signal: run.signal,
+        peerDone,
+        onWait: (holderPid) => {
+          log.debug(
+            `waiting for another keybroker run${holderPid ? ` (pid ${holderPid})` : ''} that holds the lock`,
+          );
+        },
+      })
       .catch((e: unknown) => {
         if (before && staleUsable(before, now(), params)) return undefined;
         throw e;

@@ -48,6 +48,8 @@ export interface LockOptions {
   peerDone?: () => Promise<boolean>;
   /** In [0, 1): jitter for the fallback poll. */
   random?: () => number;
+  /** Called once, when this run first finds the lock held by a live run and starts waiting. */
+  onWait?: (holderPid: number | undefined) => void;
 }
 
 /** The lock was not taken because a peer finished the work meanwhile. */
@@ -211,6 +213,7 @@ export async function acquireLock(options: LockOptions): Promise<Lock | PeerDone
   };
   const began = options.now();
   let recovered = false;
+  let waiting = false;
   let poll = POLL_FIRST_MS;
   const random = options.random ?? Math.random;
   for (;;) {
@@ -254,6 +257,10 @@ export async function acquireLock(options: LockOptions): Promise<Lock | PeerDone
           hint: `the source may be slow; raise timeoutMs or run keybroker cache clear; ${seeDocs('ERR_LOCK_TIMEOUT')}`,
         },
       );
+    }
+    if (!waiting) {
+      waiting = true;
+      options.onWait?.(held?.content?.pid);
     }
     const jittered = poll * (0.5 + random());
     await waitForRelease(

@@ -201,10 +201,10 @@ describe('chaos: SIGKILL at random moments', () => {
         let waitingSince = 0;
         let recoveredAt = 0;
         const waiter = startKeybroker(['--refresh', '--debug'], sb, {}, (chunk, at) => {
-          if (!waitingSince && /: fetch\n/.test(chunk)) waitingSince = at;
+          if (!waitingSince && chunk.includes('waiting for another keybroker run')) waitingSince = at;
           if (!recoveredAt && chunk.includes('recovered a lock left by a killed run')) recoveredAt = at;
         });
-        // The waiter has decided to fetch and is polling the lock.
+        // The waiter has found the lock held and is waiting on it.
         expect(await until(() => waitingSince > 0, 10_000)).toBe(true);
         await new Promise((r) => setTimeout(r, 200));
         const killedAt = performance.now();

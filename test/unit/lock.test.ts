@@ -44,6 +44,19 @@ describe('acquireLock', () => {
     expect(fs.existsSync(path.join(dir, 'default-0123.lock'))).toBe(false);
   });
 
+  it('a waiter says once that it waits, naming the holder', async () => {
+    const holder = (await acquireLock(options())) as Lock;
+    const told: (number | undefined)[] = [];
+    const waiter = acquireLock(options({ onWait: (pid) => told.push(pid) }));
+    await new Promise((r) => setTimeout(r, 300));
+    holder.release();
+    (await waiter).release();
+    expect(told).toEqual([process.pid]);
+    const alone = (await acquireLock(options({ onWait: () => told.push(-1) }))) as Lock;
+    alone.release();
+    expect(told).toEqual([process.pid]);
+  });
+
   it('a waiter whose peer finished returns without taking the lock', async () => {
     const holder = (await acquireLock(options())) as Lock;
     let asked = 0;
