@@ -44,7 +44,15 @@ export async function bundleStages({ root, config, outDir, version, commit }) {
     entryPoints: [path.join(root, config.main)],
     outfile: main,
     // ESM-only dependencies (yargs) read import.meta.url; give the CommonJS bundle one.
-    define: { ...common.define, 'import.meta.url': '__kbImportMetaUrl' },
+    // `keybroker explain` prints docs/troubleshooting.md's entries from the second stage, as
+    // scripts/build.mjs embeds them for dist/ (the first stage never carries the text).
+    define: {
+      ...common.define,
+      'import.meta.url': '__kbImportMetaUrl',
+      __KEYBROKER_TROUBLESHOOTING__: JSON.stringify(
+        fs.readFileSync(path.join(root, 'docs', 'troubleshooting.md'), 'utf8'),
+      ),
+    },
     banner: { js: 'var __kbImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   });
   return { entry, main };
