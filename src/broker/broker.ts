@@ -11,6 +11,7 @@ import type { CacheStore } from '../cache/types.js';
 import type { ResolvedProfile } from '../config/types.js';
 import type { AppContext } from '../context.js';
 import { isKeybrokerError } from '../errors.js';
+import { sourceDepsFor } from '../sources/deps.js';
 import { createSource } from '../sources/index.js';
 import { type CachedSourceDeps, createCachedSource, type TokenResult } from './engine.js';
 import { hitPolicy } from './hit.js';
@@ -108,20 +109,7 @@ export async function getToken(
     `profile ${resolved.name}: source ${resolved.source.type}, ttl ${resolved.ttlMs} ms (${resolved.ttlOrigin}), cache ${opened.store.kind} key ${key}`,
   );
   const engine = createCachedSource(
-    () =>
-      createSource(resolved.source, {
-        logger: ctx.logger,
-        memo: memoFor(opened.store, key),
-        env: ctx.env,
-        homeDir: ctx.homeDir,
-        ttlMs: resolved.ttlMs,
-        refreshMarginMs: resolved.cache.refreshMarginMs,
-        profile: resolved.name,
-        cacheStorage: resolved.cache.storage,
-        platform: ctx.platform,
-        cacheDir: resolved.cacheDir,
-        proxy: resolved.proxy,
-      }),
+    () => createSource(resolved.source, sourceDepsFor(ctx, resolved, ctx.env, memoFor(opened.store, key))),
     {
       key,
       profile: resolved.name,

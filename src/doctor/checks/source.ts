@@ -4,25 +4,14 @@
  */
 import type { ResolvedProfile } from '../../config/types.js';
 import type { AppContext } from '../../context.js';
+import { sourceDepsFor } from '../../sources/deps.js';
 import type { SourceDeps } from '../../sources/types.js';
 import { type CheckResult, check } from '../report.js';
 import { type DoctorScope, type Env, fromError } from './scope.js';
 
 /** What a source needs to be described or checked (no memo: doctor and status never cache). */
 export function sourceDeps(ctx: AppContext, resolved: ResolvedProfile, env: Env): SourceDeps {
-  return {
-    logger: ctx.logger,
-    memo: { get: async () => undefined, set: async () => {}, delete: async () => {} },
-    env,
-    homeDir: ctx.homeDir,
-    ttlMs: resolved.ttlMs,
-    refreshMarginMs: resolved.cache.refreshMarginMs,
-    profile: resolved.name,
-    cacheStorage: resolved.cache.storage,
-    platform: ctx.platform,
-    cacheDir: resolved.cacheDir,
-    proxy: resolved.proxy,
-  };
+  return sourceDepsFor(ctx, resolved, env);
 }
 
 export async function sourceChecks(scope: DoctorScope): Promise<CheckResult[]> {
