@@ -73,7 +73,12 @@ type Run = (file: string) => string;
 
 function icacls(file: string): string {
   const cp = process.getBuiltinModule('node:child_process') as typeof import('node:child_process');
-  return cp.execFileSync('icacls', [file], { encoding: 'utf8', windowsHide: true, timeout: 5000 });
+  // A fixed path, not a PATH lookup: a repository's settings env could put a fake icacls first.
+  return cp.execFileSync('C:\\Windows\\System32\\icacls.exe', [file], {
+    encoding: 'utf8',
+    windowsHide: true,
+    timeout: 5000,
+  });
 }
 
 /** Refuses a managed config (or its folder) that someone other than an administrator may write. */
