@@ -23,6 +23,7 @@ import {
   oidcError,
   oidcFetch,
   openClient,
+  safe,
   type Where,
 } from './oidc-client.js';
 import {
@@ -253,7 +254,7 @@ async function pickToken(
         params,
       );
     } catch (e) {
-      throw oidcError(e, `oidc token exchange for profile ${where.profile}`, where);
+      throw exchangeError(e, source.exchange, where);
     }
     value = exchanged.access_token;
     expiresAtMs = expiryOf(value, exchanged.expires_in, now);
@@ -295,6 +296,36 @@ async function pickToken(
     }
   }
   return { value, expiresAtMs, ...(claims ? { claims } : {}) };
+}
+
+/**
+ * OAuth errors a token exchange is refused with (RFC 8693 §2.2.2, RFC 6749 §5.2). The renewal
+ * before it worked, so they say nothing about the login: signing in again would not help, the
+ * exchange's audience or scope (or the client's permission to exchange) needs changing.
+ */
+const EXCHANGE_REFUSALS = new Set([
+  'invalid_request',
+  'invalid_grant',
+  'invalid_target',
+  'invalid_scope',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'access_denied',
+]);
+
+function exchangeError(e: unknown, exchange: NonNullable<OidcSourceConfig['exchange']>, where: Where): Error {
+  const what = `oidc token exchange for profile ${where.profile}`;
+  if (e instanceof client.ResponseBodyError && e.status < 500 && EXCHANGE_REFUSALS.has(e.error)) {
+    return deniedError(
+      'ERR_OIDC_EXCHANGE_REFUSED',
+      `${what}: the provider refused to exchange the token${exchange.audience ? ` for audience ${safe(exchange.audience)}` : ''} (${safe(e.error)})`,
+      {
+        hint: `check exchange.audience and exchange.scope against what the provider lets this client exchange for; ${seeDocs('ERR_OIDC_EXCHANGE_REFUSED')}`,
+        cause: e,
+      },
+    );
+  }
+  return oidcError(e, what, where);
 }
 
 function expiryOf(

@@ -7,9 +7,13 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { generateKeyPair, SignJWT } from 'jose';
+import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 
 export const TEST_CLIENT_ID = 'keybroker-test';
+/** RFC 8693 §2.1 grant type and §3 token type identifiers. */
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 export interface TestUser {
   sub: string;
@@ -24,6 +28,20 @@ export interface GrantEvent {
   error?: string;
 }
 
+/** One RFC 8693 token exchange request, as the provider saw and answered it. */
+export interface ExchangeEvent {
+  subjectToken: string | undefined;
+  subjectTokenType: string | undefined;
+  requestedTokenType: string | undefined;
+  audience: string | undefined;
+  scope: string | undefined;
+  /** Whose access token the subject token is, when the provider issued it to this client. */
+  subject?: string;
+  /** The exchanged token the provider issued, or the OAuth error it answered. */
+  issued?: string;
+  error?: string;
+}
+
 export interface OidcTestProvider {
   issuer: string;
   provider: Provider;
@@ -32,6 +50,10 @@ export interface OidcTestProvider {
   grants: GrantEvent[];
   /** Token revocations the provider accepted (RFC 7009). */
   revocations: number;
+  /** Every RFC 8693 token exchange request, in order. */
+  exchanges: ExchangeEvent[];
+  /** Access tokens the provider issued on refresh grants, in order. */
+  refreshAccessTokens: string[];
   refreshGrants(): GrantEvent[];
   close(): Promise<void>;
 }
@@ -44,6 +66,10 @@ export interface ProviderOptions {
   refreshDelayMs?: number;
   /** Claims every user has in addition to sub/email/groups. */
   users?: TestUser[];
+  /** Audiences the token exchange grant issues tokens for; any other is `invalid_target`. */
+  exchangeAudiences?: string[];
+  /** Lifetime of an exchanged token, seconds (default 3600). */
+  exchangeTtlSec?: number;
 }
 
 export async function startOidcProvider(options: ProviderOptions = {}): Promise<OidcTestProvider> {
@@ -66,7 +92,12 @@ export async function startOidcProvider(options: ProviderOptions = {}): Promise<
         token_endpoint_auth_method: 'none',
         // RFC 8252 §7.3: a loopback redirect URI matches whatever port the client listens on.
         redirect_uris: ['http://127.0.0.1/callback'],
-        grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+        grant_types: [
+          'authorization_code',
+          'refresh_token',
+          'urn:ietf:params:oauth:grant-type:device_code',
+          TOKEN_EXCHANGE,
+        ],
         response_types: ['code'],
       },
     ],
@@ -105,6 +136,9 @@ export async function startOidcProvider(options: ProviderOptions = {}): Promise<
   const provider = new Provider(issuer, config);
   const grants: GrantEvent[] = [];
   const state = { revocations: 0 };
+  const exchanges: ExchangeEvent[] = [];
+  const refreshAccessTokens: string[] = [];
+  await registerTokenExchange(provider, issuer, users, exchanges, options);
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     grants.push({ grantType: String(ctx.oidc.params?.grant_type), ok: true });
   });
@@ -117,6 +151,11 @@ export async function startOidcProvider(options: ProviderOptions = {}): Promise<
     }
     await next();
     if (ctx.method === 'POST' && ctx.path === '/token/revocation' && ctx.status === 200) state.revocations++;
+    if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status === 200) {
+      const body = ctx.body as { access_token?: string } | undefined;
+      if (ctx.oidc?.params?.grant_type === 'refresh_token' && body?.access_token)
+        refreshAccessTokens.push(body.access_token);
+    }
     // The provider leaves interval out (clients then wait 5 s); ask for 1 s so tests move on.
     if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       (ctx.body as Record<string, unknown>).interval = 1;
@@ -128,6 +167,8 @@ export async function startOidcProvider(options: ProviderOptions = {}): Promise<
     provider,
     users,
     grants,
+    exchanges,
+    refreshAccessTokens,
     get revocations() {
       return state.revocations;
     },
@@ -138,6 +179,83 @@ export async function startOidcProvider(options: ProviderOptions = {}): Promise<
         server.close(() => resolve());
       }),
   } as OidcTestProvider;
+}
+
+/**
+ * RFC 8693 token exchange, which oidc-provider does not ship: an access token this provider
+ * issued to the client (subject_token_type access_token) is exchanged for a JWT access token
+ * for one of `exchangeAudiences`. Errors are RFC 6749 §5.2 JSON: invalid_request for missing or
+ * unsupported parameters, invalid_grant for a subject token that is not an active access token
+ * of this client (or whose user is disabled), invalid_target for an audience it does not serve.
+ */
+async function registerTokenExchange(
+  provider: Provider,
+  issuer: string,
+  users: Map<string, TestUser>,
+  exchanges: ExchangeEvent[],
+  options: ProviderOptions,
+): Promise<void> {
+  const { privateKey } = await generateKeyPair('ES256');
+  const audiences = options.exchangeAudiences ?? [];
+  const ttlSec = options.exchangeTtlSec ?? 3600;
+  const handler = async (ctx: KoaContextWithOIDC) => {
+    const p = ctx.oidc.params as Record<string, string | undefined>;
+    const event: ExchangeEvent = {
+      subjectToken: p.subject_token,
+      subjectTokenType: p.subject_token_type,
+      requestedTokenType: p.requested_token_type,
+      audience: p.audience,
+      scope: p.scope,
+    };
+    exchanges.push(event);
+    const refuse = (err: InstanceType<typeof errors.OIDCProviderError>) => {
+      event.error = err.error;
+      return err;
+    };
+    if (!p.subject_token || !p.subject_token_type)
+      throw refuse(new errors.InvalidRequest('subject_token and subject_token_type are required'));
+    if (p.subject_token_type !== ACCESS_TOKEN_TYPE)
+      throw refuse(new errors.InvalidRequest('unsupported subject_token_type'));
+    if (p.requested_token_type !== undefined && p.requested_token_type !== ACCESS_TOKEN_TYPE)
+      throw refuse(new errors.InvalidRequest('unsupported requested_token_type'));
+    const at = await provider.AccessToken.find(p.subject_token);
+    const user = at ? users.get(at.accountId) : undefined;
+    if (!at || at.clientId !== ctx.oidc.client!.clientId || !user || user.disabled)
+      throw refuse(new errors.InvalidGrant('subject_token is not an active access token of this client'));
+    event.subject = at.accountId;
+    if (!p.audience || !audiences.includes(p.audience))
+      throw refuse(new errors.InvalidTarget('token exchange for this audience is not allowed'));
+    const issued = await new SignJWT({
+      ...(p.scope ? { scope: p.scope } : {}),
+      client_id: ctx.oidc.client!.clientId,
+    })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
+      .setIssuer(issuer)
+      .setSubject(at.accountId)
+      .setAudience(p.audience)
+      .setIssuedAt()
+      .setExpirationTime(`${ttlSec}s`)
+      .setJti(crypto.randomUUID())
+      .sign(privateKey);
+    event.issued = issued;
+    ctx.body = {
+      access_token: issued,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: ttlSec,
+      ...(p.scope ? { scope: p.scope } : {}),
+    };
+  };
+  provider.registerGrantType(TOKEN_EXCHANGE, handler, [
+    'subject_token',
+    'subject_token_type',
+    'requested_token_type',
+    'audience',
+    'resource',
+    'scope',
+    'actor_token',
+    'actor_token_type',
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------
