@@ -32,6 +32,7 @@ import {
   unreachableError,
 } from '../errors.js';
 import type { Logger } from '../output/logger.js';
+import { createDeadline, type Deadline } from '../platform/deadline.js';
 import type { Source } from '../sources/types.js';
 import { decideHit, entryFingerprint, type HitPolicy, servedRecord } from './hit.js';
 import { checkTokenValue } from './token-value.js';
@@ -118,8 +119,8 @@ export type SourceProvider = Source | (() => Promise<Source>);
 /** One call's state as it moves through the steps. */
 interface Run {
   req: CachedTokenRequest;
-  deadlineMs: number;
-  signal: AbortSignal;
+  /** The profile's timeoutMs from the start of the call: bounds the wait, the lock and the source. */
+  deadline: Deadline;
   entry: CacheEntry | undefined;
   decision: Decision;
   lock?: Lock;
@@ -223,8 +224,8 @@ export function createCachedSource(
     };
     const got = await deps
       .lock(key, {
-        deadlineMs: run.deadlineMs,
-        signal: run.signal,
+        deadlineMs: run.deadline.atMs,
+        signal: run.deadline.signal,
         peerDone,
         onWait: (holderPid) => {
           log.debug(
@@ -323,9 +324,9 @@ export function createCachedSource(
     log.debug(`fetching from ${source.describe()}`);
     const fetchStartMs = now();
     const fetched = await source.getToken({
-      signal: run.signal,
+      signal: run.deadline.signal,
       now,
-      deadlineMs: run.deadlineMs,
+      deadlineMs: run.deadline.atMs,
       // A rejected token says nothing against the Vault login or the KV mount the source
       // remembered (and a stale memo is noticed and redone anyway): only --refresh, a person
       // asking for everything anew, bypasses them.
@@ -394,7 +395,7 @@ export function createCachedSource(
    */
   async function fallBackOnFailure(run: Run, e: unknown): Promise<TokenResult> {
     const { entry, decision } = run;
-    const err = normalizeFetchError(e, config, run.signal.aborted);
+    const err = normalizeFetchError(e, config, run.deadline.signal.aborted);
     const t = now();
     const next =
       err.exitCode === ExitCode.unreachable
@@ -434,23 +435,18 @@ export function createCachedSource(
 
   return {
     async getToken(req) {
-      const deadlineMs = now() + config.timeoutMs;
-      const controller = new AbortController();
       const run: Run = {
         req,
-        deadlineMs,
-        signal: controller.signal,
+        deadline: createDeadline(config.timeoutMs, { now }),
         entry: undefined,
         decision: { action: 'fetch' },
         kept: undefined,
       };
-      await decideFromCache(run);
-      const hit = serveFresh(run);
-      if (hit) return hit;
-      // Every step below may talk to the source: hold the deadline (and the lock) until done.
-      const timer = setTimeout(() => controller.abort(), Math.max(1, deadlineMs - now()));
-      timer.unref?.();
+      // Every step may talk to the source: hold the deadline (and the lock) until done.
       try {
+        await decideFromCache(run);
+        const hit = serveFresh(run);
+        if (hit) return hit;
         const served = (await waitForPeer(run)) ?? (await holdOffDuringBackoff(run));
         if (served) return served;
         try {
@@ -459,7 +455,7 @@ export function createCachedSource(
           return await fallBackOnFailure(run, e);
         }
       } finally {
-        clearTimeout(timer);
+        run.deadline.clear();
         run.lock?.release();
       }
     },

@@ -14,6 +14,7 @@ import type { AppContext } from '../context.js';
 import { formatErrorLine, seeDocs, unreachableError } from '../errors.js';
 import { writeAudit } from '../output/audit-record.js';
 import { renderToken } from '../output/token-output.js';
+import { createDeadline } from '../platform/deadline.js';
 import { assertSafeNodeDebug } from '../platform/node-debug.js';
 import { callerRule, callerId as detectCaller } from '../platform/process-info.js';
 import type { TokenFlags } from './token-args.js';
@@ -54,7 +55,8 @@ export async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> 
         : callerRule(ctx.env, callerId),
   );
   // A source that ignores its abort signal must not hold Claude Code past the deadline.
-  const hardStop = setTimeout(() => {
+  const hardStop = createDeadline(resolved.timeoutMs + 500);
+  hardStop.signal.addEventListener('abort', () => {
     const err = unreachableError(
       'ERR_TIMEOUT',
       `profile ${resolved.name}: no token within timeoutMs (${resolved.timeoutMs} ms)`,
@@ -64,8 +66,7 @@ export async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> 
     );
     process.stderr.write(`${formatErrorLine(err, managedDocsUrl(configInputs(ctx)))}\n`);
     process.exit(err.exitCode);
-  }, resolved.timeoutMs + 500);
-  hardStop.unref();
+  });
   const audit = (facts: { result?: TokenResult; error?: unknown }) => {
     const warning = writeAudit(resolved.audit, {
       nowMs: ctx.now(),
@@ -91,7 +92,7 @@ export async function runToken(ctx: AppContext, args: TokenArgs): Promise<void> 
     audit({ error: e });
     throw e;
   } finally {
-    clearTimeout(hardStop);
+    hardStop.clear();
   }
   audit({ result });
   // Tell the first stage this config passed validation, so it may answer hits under it.

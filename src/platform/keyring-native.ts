@@ -11,6 +11,7 @@
  * the addon cannot suppress; we stop waiting and report ERR_KEYCHAIN_UNAVAILABLE.
  */
 import { seeDocs, unreachableError } from '../errors.js';
+import { withDeadline } from './deadline.js';
 import type { Keyring } from './keyring.js';
 import { type KeyringAddon, loadKeyringAddon } from './keyring-addon.js';
 
@@ -37,26 +38,17 @@ export async function openNativeKeyring(opts: {
     throw unavailable('the keyring addon could not be loaded', e);
   }
 
-  const bounded = <T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> => {
-    const controller = new AbortController();
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        controller.abort();
-        reject(unavailable(`no answer within ${timeoutMs} ms (is it locked?)`));
-      }, timeoutMs);
-      work(controller.signal).then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (e) => {
-          clearTimeout(timer);
+  const bounded = <T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> =>
+    withDeadline(
+      timeoutMs,
+      (signal) =>
+        work(signal).catch((e: unknown) => {
           // The addon's messages may quote the platform's text; keep only that it failed.
-          reject(unavailable('the operation failed', e));
-        },
-      );
-    });
-  };
+          throw unavailable('the operation failed', e);
+        }),
+      () => unavailable(`no answer within ${timeoutMs} ms (is it locked?)`),
+      { keepAlive: true },
+    );
   const entry = (service: string, account: string) =>
     platform === 'win32'
       ? addon.AsyncEntry.withTarget(`${service}/${account}`, service, account)

@@ -15,6 +15,7 @@
  * passes, the connection is closed and the keyring must be opened again.
  */
 import { seeDocs, unreachableError } from '../errors.js';
+import { withDeadline } from './deadline.js';
 import type { Keyring } from './keyring.js';
 import { connectSessionBus, type DbusConnection, DbusError, type DbusVariant } from './keyring-dbus.js';
 
@@ -93,25 +94,6 @@ export function isKeyringItemFor(
   return true;
 }
 
-function withDeadline<T>(timeoutMs: number, onTimeout: () => void, work: () => Promise<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      onTimeout();
-      reject(keyringUnavailable(`no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    work().then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(classify(e));
-      },
-    );
-  });
-}
-
 interface Session {
   conn: DbusConnection;
   sessionPath: string;
@@ -165,14 +147,23 @@ export async function openSecretServiceKeyring(opts: {
   };
   /** One bounded operation; a timeout or transport failure drops the connection. */
   const op = <T>(work: (s: Session) => Promise<T>): Promise<T> =>
-    withDeadline(timeoutMs, drop, async () => {
-      try {
-        return await work(await getSession());
-      } catch (e) {
-        if (e instanceof DbusError && e.dbusName.startsWith('local.')) drop();
-        throw e;
-      }
-    });
+    withDeadline(
+      timeoutMs,
+      async () => {
+        try {
+          return await work(await getSession());
+        } catch (e) {
+          if (e instanceof DbusError && e.dbusName.startsWith('local.')) drop();
+          throw classify(e);
+        }
+      },
+      () => {
+        drop();
+        return keyringUnavailable(`no answer within ${timeoutMs} ms`);
+      },
+      // The D-Bus socket never keeps the process alive by itself: this wait does.
+      { keepAlive: true },
+    );
 
   const call = (
     s: Session,

@@ -18,6 +18,7 @@ import {
   unreachableError,
 } from '../errors.js';
 import { createNetClient } from '../net/client.js';
+import { deadlineAt } from '../platform/deadline.js';
 import { isTokenText, MAX_TOKEN_CHARS } from '../platform/text.js';
 import type { FetchedToken, Source, SourceDeps, TokenRequest } from './types.js';
 
@@ -85,10 +86,8 @@ export function createAwsSecretsManagerSource(
       });
       // Our own deadline, so that the call ends even where the SDK ignores abortSignal
       // (credential providers such as SSO or IMDS run before the request is sent).
-      const deadline = new AbortController();
-      const timer = setTimeout(() => deadline.abort(), Math.max(0, request.deadlineMs - request.now()));
-      timer.unref?.();
-      const signal = anySignal(request.signal, deadline.signal);
+      const deadline = deadlineAt(request.deadlineMs, { now: request.now, signal: request.signal });
+      const signal = deadline.signal;
 
       const client = withoutSdkNodeVersionWarning(
         () =>
@@ -123,7 +122,9 @@ export function createAwsSecretsManagerSource(
           ...(config.versionId === undefined ? {} : { VersionId: config.versionId }),
           ...(config.versionStage === undefined ? {} : { VersionStage: config.versionStage }),
         });
-        const out = await untilAborted(client.send(command, { abortSignal: signal }), signal);
+        const out = await deadline.race(client.send(command, { abortSignal: signal }), () =>
+          timeoutError(where, budgetMs, signal.reason),
+        );
         const value = secretValue(out, config, where);
         deps.logger.addSecret(value);
         deps.logger.debug(`aws: got version ${out.VersionId ?? '(unknown)'}`);
@@ -143,7 +144,7 @@ export function createAwsSecretsManagerSource(
           })
         );
       } finally {
-        clearTimeout(timer);
+        deadline.clear();
         client.destroy();
         net.close();
       }
@@ -210,36 +211,6 @@ function sdkLogger(deps: SourceDeps) {
   };
   const drop = () => {};
   return { trace: drop, debug: drop, info: drop, warn: toDebug, error: toDebug };
-}
-
-/** AbortSignal.any, which Node.js 20 has only from 20.3. */
-function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
-  if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);
-  const both = new AbortController();
-  for (const s of [a, b]) {
-    if (s.aborted) both.abort(s.reason);
-    else s.addEventListener('abort', () => both.abort(s.reason), { once: true });
-  }
-  return both.signal;
-}
-
-/** Resolves or rejects with `p`, or rejects as soon as `signal` aborts. */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason ?? new Error('aborted'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 interface SecretOutput {

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { CacheStorage, OidcSourceConfig } from '../config/types.js';
 import { deniedError, isKeybrokerError, seeDocs } from '../errors.js';
+import { createDeadline } from '../platform/deadline.js';
 import { client, jwtClaims, loginHint, oidcError, openClient, safe, scopesOf } from './oidc-client.js';
 import type { LoginIdentity } from './oidc-login.js';
 import { audienceParams, type OidcSession, openSession, type SessionDeps } from './oidc-session.js';
@@ -155,22 +156,9 @@ async function browserFlow(flow: FlowInput): Promise<Tokens> {
   // Most providers issue a refresh token to a new grant only when consent is asked for.
   if (scopesOf(source).includes('offline_access')) params.prompt = 'consent';
   const url = client.buildAuthorizationUrl(config, params).href;
+  const signInWait = createDeadline(waitMs);
   try {
-    const callback = new Promise<URL>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            deniedError(
-              'ERR_OIDC_LOGIN_REFUSED',
-              `login to profile ${where.profile}: the browser sign-in was not completed in time`,
-              {
-                hint: `${loginHint(where.profile)} --device to sign in with a code instead; ${seeDocs('ERR_OIDC_LOGIN_REFUSED')}`,
-              },
-            ),
-          ),
-        waitMs,
-      );
-      timer.unref();
+    const callback = new Promise<URL>((resolve) => {
       server.on('request', (req, res) => {
         const current = new URL(req.url ?? '/', redirectUri);
         if (current.pathname !== '/callback' || current.searchParams.get('state') !== state) {
@@ -181,13 +169,20 @@ async function browserFlow(flow: FlowInput): Promise<Tokens> {
         res
           .writeHead(ok ? 200 : 400, { 'content-type': 'text/html; charset=utf-8', connection: 'close' })
           .end(ok ? CLOSE_PAGE : FAIL_PAGE);
-        clearTimeout(timer);
         resolve(current);
       });
     });
     deps.say(`keybroker: opening your browser to sign in; if it does not open, go to ${url}`);
     openBrowser(url, deps);
-    const current = await callback;
+    const current = await signInWait.race(callback, () =>
+      deniedError(
+        'ERR_OIDC_LOGIN_REFUSED',
+        `login to profile ${where.profile}: the browser sign-in was not completed in time`,
+        {
+          hint: `${loginHint(where.profile)} --device to sign in with a code instead; ${seeDocs('ERR_OIDC_LOGIN_REFUSED')}`,
+        },
+      ),
+    );
     try {
       return await client.authorizationCodeGrant(config, current, {
         pkceCodeVerifier: verifier,
@@ -199,6 +194,7 @@ async function browserFlow(flow: FlowInput): Promise<Tokens> {
       throw oidcError(e, `login to profile ${where.profile}`, where);
     }
   } finally {
+    signInWait.clear();
     server.closeAllConnections();
     server.close();
   }

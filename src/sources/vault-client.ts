@@ -21,6 +21,7 @@ import {
   unreachableError,
 } from '../errors.js';
 import { createNetClient, type NetClient, withoutDebugEnv } from '../net/client.js';
+import { deadlineAt } from '../platform/deadline.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
 import { isObject } from '../platform/text.js';
 import type { SourceDeps, TokenRequest } from './types.js';
@@ -472,21 +473,15 @@ export async function openVaultSession(options: OpenOptions): Promise<{
   const net = vaultNetClient(config, deps);
   const client = await createClient(config, address, request.now, net);
 
+  // One deadline for the session's requests: each is given the time left as axios's timeout,
+  // and the run's signal (or the deadline itself) ends a request axios does not.
+  const deadline = deadlineAt(request.deadlineMs, { now: request.now, signal: request.signal });
   const withDeadline = async <T>(
     start: (requestOptions: Record<string, unknown>) => Promise<T>,
   ): Promise<T> => {
-    const remainingMs = Math.floor(request.deadlineMs - request.now());
-    if (remainingMs <= 0 || request.signal.aborted) throw timeoutError(config);
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(timeoutError(config));
-      request.signal.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      return await Promise.race([start({ timeout: remainingMs }), aborted]);
-    } finally {
-      if (onAbort) request.signal.removeEventListener('abort', onAbort);
-    }
+    const remainingMs = Math.floor(deadline.remainingMs());
+    if (remainingMs <= 0 || deadline.signal.aborted) throw timeoutError(config);
+    return deadline.race(start({ timeout: remainingMs }), () => timeoutError(config));
   };
 
   const loginMemoName =
@@ -576,7 +571,7 @@ export async function openVaultSession(options: OpenOptions): Promise<{
     if (entry.expiresAtMs !== undefined) {
       const margin = Math.min(LOGIN_RENEW_MARGIN_MS, memo.leaseMs / 4);
       const remaining = entry.expiresAtMs - request.now();
-      if (remaining <= margin || remaining <= request.deadlineMs - request.now()) return undefined;
+      if (remaining <= margin || remaining <= deadline.remainingMs()) return undefined;
     }
     deps.logger.addSecret(memo.token);
     deps.logger.debug('vault: using the login token kept from an earlier run');
@@ -594,27 +589,35 @@ export async function openVaultSession(options: OpenOptions): Promise<{
     },
   });
 
+  const authenticatedRun = async <T>(work: (session: VaultSession) => Promise<T>): Promise<T> => {
+    if (auth.method === 'token') {
+      const st = staticToken(auth, deps);
+      client.token = st.token;
+      return work(makeSession(st.origin));
+    }
+    const kept = await memoizedLogin();
+    if (kept) {
+      client.token = kept.token;
+      try {
+        return await work(makeSession(kept.origin));
+      } catch (e) {
+        if (!(isKeybrokerError(e) && e.code === 'ERR_VAULT_DENIED')) throw e;
+        deps.logger.debug('vault: the kept login token was refused; logging in again');
+        await deps.memo.delete(loginMemoName);
+      }
+    }
+    const fresh = await login();
+    client.token = fresh.token;
+    return work(makeSession(fresh.origin));
+  };
+
   return {
     async run(work) {
-      if (auth.method === 'token') {
-        const st = staticToken(auth, deps);
-        client.token = st.token;
-        return work(makeSession(st.origin));
+      try {
+        return await authenticatedRun(work);
+      } finally {
+        deadline.clear();
       }
-      const kept = await memoizedLogin();
-      if (kept) {
-        client.token = kept.token;
-        try {
-          return await work(makeSession(kept.origin));
-        } catch (e) {
-          if (!(isKeybrokerError(e) && e.code === 'ERR_VAULT_DENIED')) throw e;
-          deps.logger.debug('vault: the kept login token was refused; logging in again');
-          await deps.memo.delete(loginMemoName);
-        }
-      }
-      const fresh = await login();
-      client.token = fresh.token;
-      return work(makeSession(fresh.origin));
     },
   };
 }
