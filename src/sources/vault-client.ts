@@ -2,7 +2,8 @@
  * What the `vault` and `vault-identity` sources share: the connection (address, namespace,
  * CA, TLS verification), authentication (token, approle, kubernetes, jwt) with the login
  * token kept in the source memo, request deadlines, and the mapping of every failure to a
- * typed error. node-vault is imported only here, only when a request is about to be made.
+ * typed error. Vault itself is reached only through vault-adapter.ts (node-vault and every
+ * workaround it needs), loaded only when a request is about to be made.
  *
  * Nothing here puts a response body or a secret in an error message: Vault's own error text
  * is only inspected (to tell "sealed" from another 503) and the status code is what we show.
@@ -20,12 +21,12 @@ import {
   seeDocs,
   unreachableError,
 } from '../errors.js';
-import { createNetClient, type NetClient, withoutDebugEnv } from '../net/client.js';
+import { createNetClient, type NetClient } from '../net/client.js';
 import { deadlineAt } from '../platform/deadline.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
 import { isObject } from '../platform/text.js';
 import type { SourceDeps, TokenRequest } from './types.js';
-import { type AxiosLike, type TransportResponse, vaultTransport } from './vault-transport.js';
+import { openVaultAdapter, type VaultAdapter, type VaultRequestOptions } from './vault-adapter.js';
 
 export const DEFAULT_KUBERNETES_JWT_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 const DEFAULT_MOUNTS = { approle: 'approle', kubernetes: 'kubernetes', jwt: 'jwt', cert: 'cert' } as const;
@@ -40,24 +41,6 @@ export interface VaultOperation {
   what: string;
   /** The Vault API path (for policy hints), e.g. `secret/data/llm`. */
   apiPath: string;
-}
-
-/** The subset of node-vault's client that we use (its own types are loose). */
-export interface NodeVaultClient {
-  token?: string;
-  namespace?: string;
-  pathPrefix: string;
-  read(path: string, requestOptions?: Record<string, unknown>): Promise<unknown>;
-  approleLogin(args: Record<string, unknown>): Promise<unknown>;
-  kubernetesLogin(args: Record<string, unknown>): Promise<unknown>;
-  jwtLogin(args: Record<string, unknown>): Promise<unknown>;
-  write(
-    path: string,
-    data: Record<string, unknown>,
-    requestOptions?: Record<string, unknown>,
-  ): Promise<unknown>;
-  /** Turns a transport response into the body or an ApiResponseError; looked up per request. */
-  handleVaultResponse(response: TransportResponse | undefined): Promise<unknown>;
 }
 
 /** One authenticated connection for one getToken call. */
@@ -367,20 +350,6 @@ function loadCaCert(config: VaultConnectionConfig): Buffer | undefined {
 }
 
 /**
- * node-vault loads the `debug` package, which reads DEBUG once, when it loads; axios's
- * follow-redirects then logs every request's headers (X-Vault-Token included) to stderr
- * whenever DEBUG names it (a stray DEBUG=* in a developer's shell). Loading it with DEBUG unset
- * keeps those loggers off, so nothing secret can reach stderr that way.
- */
-async function importNodeVault(): Promise<{ nodeVault: unknown; axios: unknown }> {
-  return withoutDebugEnv(async () => {
-    // axios's CommonJS build is the module node-vault itself requires: one copy in the bundle.
-    const [nodeVault, axios] = await Promise.all([import('node-vault'), import('axios/dist/node/axios.cjs')]);
-    return { nodeVault, axios };
-  });
-}
-
-/**
  * `cert` auth's device certificate and key. The key is checked as ssh checks a private key
  * (yours, no group or other bits: exit 6); the certificate is public.
  */
@@ -415,45 +384,6 @@ export function vaultNetClient(config: VaultConnectionConfig, deps: SourceDeps):
   });
 }
 
-async function createClient(
-  config: VaultConnectionConfig,
-  address: string,
-  now: () => number,
-  net: NetClient,
-): Promise<NodeVaultClient> {
-  const mods = (await importNodeVault()) as {
-    nodeVault: { default?: unknown };
-    axios: { default?: unknown };
-  };
-  const factory = (mods.nodeVault.default ?? mods.nodeVault) as (
-    options: Record<string, unknown>,
-  ) => NodeVaultClient;
-  const axios = (mods.axios.default ?? mods.axios) as AxiosLike;
-  const client = factory({
-    endpoint: address,
-    apiVersion: 'v1',
-    // node-vault's default logger prints request bodies (secret ids) when DEBUG=node-vault.
-    debug: () => {},
-    // Our transport: node-vault's own but for the Retry-After header, which it would drop.
-    'request-promise': vaultTransport(axios, { net, now }),
-  });
-  // node-vault's ApiResponseError keeps only the status and body; carry Retry-After over.
-  const handle = client.handleVaultResponse;
-  client.handleVaultResponse = (response) =>
-    handle(response).catch((e: unknown) => {
-      if (response?.retryAfterSec !== undefined && isObject(e) && isObject(e.response)) {
-        e.response.retryAfterSec = response.retryAfterSec;
-      }
-      throw e;
-    });
-  // node-vault falls back to process.env (VAULT_TOKEN, VAULT_NAMESPACE, VAULT_PREFIX); the
-  // resolved config is the only input here.
-  client.token = undefined;
-  client.namespace = config.namespace || undefined;
-  client.pathPrefix = '';
-  return client;
-}
-
 interface LoginMemo {
   token: string;
   leaseMs: number;
@@ -471,14 +401,17 @@ export async function openVaultSession(options: OpenOptions): Promise<{
   const address = vaultAddress(config);
   const auth: VaultAuthConfig = config.auth ?? { method: 'token' };
   const net = vaultNetClient(config, deps);
-  const client = await createClient(config, address, request.now, net);
+  const vault: VaultAdapter = await openVaultAdapter({
+    address,
+    namespace: config.namespace,
+    net,
+    now: request.now,
+  });
 
   // One deadline for the session's requests: each is given the time left as axios's timeout,
   // and the run's signal (or the deadline itself) ends a request axios does not.
   const deadline = deadlineAt(request.deadlineMs, { now: request.now, signal: request.signal });
-  const withDeadline = async <T>(
-    start: (requestOptions: Record<string, unknown>) => Promise<T>,
-  ): Promise<T> => {
+  const withDeadline = async <T>(start: (requestOptions: VaultRequestOptions) => Promise<T>): Promise<T> => {
     const remainingMs = Math.floor(deadline.remainingMs());
     if (remainingMs <= 0 || deadline.signal.aborted) throw timeoutError(config);
     return deadline.race(start({ timeout: remainingMs }), () => timeoutError(config));
@@ -496,12 +429,11 @@ export async function openVaultSession(options: OpenOptions): Promise<{
       what: `vault ${auth.method} login`,
       apiPath: `auth/${mount}/login`,
     };
-    let args: Record<string, unknown>;
-    let call: (args: Record<string, unknown>) => Promise<unknown>;
+    let data: Record<string, unknown>;
     if (auth.method === 'approle') {
-      args = { mount_point: mount, role_id: auth.roleId };
+      data = { role_id: auth.roleId };
       if (auth.secretIdFile)
-        args.secret_id = readCredentialFile(auth.secretIdFile, 'secret id file', deps, true);
+        data.secret_id = readCredentialFile(auth.secretIdFile, 'secret id file', deps, true);
       else if (auth.secretIdEnv) {
         const v = deps.env[auth.secretIdEnv]?.trim();
         if (!v) {
@@ -510,30 +442,20 @@ export async function openVaultSession(options: OpenOptions): Promise<{
           });
         }
         deps.logger.addSecret(v);
-        args.secret_id = v;
+        data.secret_id = v;
       }
-      call = (a) => client.approleLogin(a);
     } else if (auth.method === 'cert') {
-      // The credential is the TLS client certificate the network client presents; node-vault's
-      // certLogin ignores the mount, so post to the login path directly.
-      args = auth.name ? { name: auth.name } : {};
-      call = ({ requestOptions, ...data }) =>
-        client.write(`auth/${mount}/login`, data, requestOptions as Record<string, unknown>);
+      // The credential is the TLS client certificate the network client presents.
+      data = auth.name ? { name: auth.name } : {};
     } else {
       const jwtFile = auth.jwtFile ?? DEFAULT_KUBERNETES_JWT_FILE;
-      // Always pass the mount: node-vault posts to auth//login without it.
-      args = {
-        mount_point: mount,
-        role: auth.role,
-        jwt: readCredentialFile(jwtFile, 'jwt file', deps, false),
-      };
-      call = auth.method === 'kubernetes' ? (a) => client.kubernetesLogin(a) : (a) => client.jwtLogin(a);
+      data = { role: auth.role, jwt: readCredentialFile(jwtFile, 'jwt file', deps, false) };
     }
-    client.token = undefined;
+    vault.setToken(undefined);
     deps.logger.debug(`vault: ${origin}`);
     let body: unknown;
     try {
-      body = await withDeadline((requestOptions) => call({ ...args, requestOptions }));
+      body = await withDeadline((requestOptions) => vault.login(auth.method, mount, data, requestOptions));
     } catch (e) {
       throw mapVaultError(e, op, config, origin, net);
     }
@@ -582,7 +504,7 @@ export async function openVaultSession(options: OpenOptions): Promise<{
     authOrigin: origin,
     async read(apiPath, op) {
       try {
-        return await withDeadline((requestOptions) => client.read(apiPath, requestOptions));
+        return await withDeadline((requestOptions) => vault.read(apiPath, requestOptions));
       } catch (e) {
         throw mapVaultError(e, op, config, origin, net);
       }
@@ -592,12 +514,12 @@ export async function openVaultSession(options: OpenOptions): Promise<{
   const authenticatedRun = async <T>(work: (session: VaultSession) => Promise<T>): Promise<T> => {
     if (auth.method === 'token') {
       const st = staticToken(auth, deps);
-      client.token = st.token;
+      vault.setToken(st.token);
       return work(makeSession(st.origin));
     }
     const kept = await memoizedLogin();
     if (kept) {
-      client.token = kept.token;
+      vault.setToken(kept.token);
       try {
         return await work(makeSession(kept.origin));
       } catch (e) {
@@ -607,7 +529,7 @@ export async function openVaultSession(options: OpenOptions): Promise<{
       }
     }
     const fresh = await login();
-    client.token = fresh.token;
+    vault.setToken(fresh.token);
     return work(makeSession(fresh.origin));
   };
 

@@ -1,10 +1,10 @@
 /**
- * parseRetryAfter (src/sources/vault-transport.ts): RFC 9110 §10.2.3 delay-seconds and
+ * parseRetryAfter (src/sources/vault-adapter.ts): RFC 9110 §10.2.3 delay-seconds and
  * HTTP-dates into whole seconds from a fixed now, capped, and nothing for what is neither.
  */
 import { describe, expect, it } from 'vitest';
 import { RETRY_AFTER_MAX_SEC } from '../../src/cache/policy.js';
-import { parseRetryAfter } from '../../src/sources/vault-transport.js';
+import { parseRetryAfter } from '../../src/sources/vault-adapter.js';
 
 const NOW = Date.parse('2026-11-29T12:00:00.000Z');
 
