@@ -17,6 +17,7 @@ import {
   type BackoffRecord,
   type Decision,
   gate,
+  livesLongEnough,
   nextBackoff,
   type ServedRecord,
   servableUntilMs,
@@ -335,12 +336,7 @@ export function createCachedSource(
     const token = checkTokenValue(fetched.value, `${config.sourceType} source of profile ${config.profile}`);
     log.addSecret(token);
     const fetchedAtMs = now();
-    // Measured from when the fetch began, with a second of slack for expiries in whole
-    // seconds: a lifetime of exactly TTL + margin is allowed (contract §2).
-    if (
-      fetched.expiresAtMs !== undefined &&
-      fetched.expiresAtMs - fetchStartMs < params.ttlMs + params.marginMs - 1000
-    ) {
+    if (fetched.expiresAtMs !== undefined && !livesLongEnough(fetched.expiresAtMs, fetchStartMs, params)) {
       throw configError(
         'ERR_TOKEN_LIFETIME_TOO_SHORT',
         `${config.sourceType} source of profile ${config.profile}: the token is valid for ${Math.round((fetched.expiresAtMs - fetchStartMs) / 1000)} s, less than TTL + margin (${Math.round((params.ttlMs + params.marginMs) / 1000)} s)`,

@@ -35,6 +35,19 @@ export function usableUntilMs(
     : entry.fetchedAtMs + p.ttlMs;
 }
 
+/**
+ * Whether a token can be printed at all: one with its own expiry must stay valid for TTL + margin,
+ * measured from when its fetch began, with a second of slack for expiries in whole seconds (a
+ * lifetime of exactly TTL + margin is allowed). A secret without an expiry always can.
+ */
+export function livesLongEnough(
+  expiresAtMs: number | undefined,
+  fetchStartMs: number,
+  p: PolicyParams,
+): boolean {
+  return expiresAtMs === undefined || expiresAtMs - fetchStartMs >= p.ttlMs + p.marginMs - 1000;
+}
+
 export function assess(entry: CacheEntry, nowMs: number, p: PolicyParams): Assessment {
   const until = usableUntilMs(entry, p);
   const fromFuture = entry.fetchedAtMs - nowMs > FUTURE_SKEW_MS;
