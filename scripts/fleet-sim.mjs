@@ -8,9 +8,18 @@
 //     [--request-mean-s 30] [--start-spread-s 60] [--kind stored|expiring] [--lifetime-s 3600]
 //     [--outage-at-min M --outage-min D] [--bucket-s 10] [--seed 1]
 //     [--variant NAME] [--policy other-policy.ts] [--json out.json] [--svg docs/fleet-sim.svg]
+//     [--upstream counting|oidc]
+//
+// --upstream oidc: the upstream is an OpenID provider's token endpoint (oidc-provider, refresh-
+// token rotation with reuse detection; scripts/fleet-sim/oidc-upstream.mjs). Each laptop is one
+// user with one login; a fetch is a refresh_token grant, and the printed ID token lives
+// --lifetime-s by the provider's exp (a token that cannot stay valid for TTL + margin is not
+// printed, as keybroker refuses it). Reports the grants, refresh tokens presented twice (goal 0)
+// and grants refused.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { maxOf, minOf } from './fleet-sim/extremes.mjs';
+import { startOidcUpstream } from './fleet-sim/oidc-upstream.mjs';
 import { loadPolicy } from './fleet-sim/policy.mjs';
 import { startCountingServer } from './fleet-sim/server.mjs';
 import { analyse, simulate } from './fleet-sim/simulate.mjs';
@@ -27,7 +36,10 @@ export async function run(o) {
   const policy = await loadPolicy(o.policyFile, o.variant);
   const outageFromMs = o.outageAtMs ?? Number.POSITIVE_INFINITY;
   const outageUntilMs = o.outageAtMs !== undefined ? o.outageAtMs + o.outageMs : Number.NEGATIVE_INFINITY;
-  const server = await startCountingServer({ outageFromMs, outageUntilMs });
+  const server =
+    o.upstream === 'oidc'
+      ? await startOidcUpstream({ outageFromMs, outageUntilMs, lifetimeSec: o.lifetimeMs / 1000 })
+      : await startCountingServer({ outageFromMs, outageUntilMs });
   const started = performance.now();
   try {
     const { stats, laptops, recovery } = await simulate(policy, server, o);
@@ -36,6 +48,7 @@ export async function run(o) {
       options: o,
       stats,
       upstream: { succeeded: server.times.length, failed: server.failures.length },
+      ...(server.report ? { oidc: { ...server.report } } : {}),
       usersPerTtlPerS: a.usersPerTtlPerS,
       overallRatePerS: a.overallRatePerS,
       steadyRatePerS: a.steadyRatePerS,
@@ -102,6 +115,7 @@ export function options(overrides = {}) {
     requestMeanMs: num('request-mean-s', 30) * 1000,
     startSpreadMs: num('start-spread-s', 60) * 1000,
     kind: opt('kind', 'stored'),
+    upstream: opt('upstream', 'counting'),
     lifetimeMs: num('lifetime-s', 3600) * 1000,
     bucketMs: num('bucket-s', 10) * 1000,
     seed: num('seed', 1),
@@ -119,12 +133,26 @@ export function summary(r) {
   const o = r.options;
   const c = r.cycles;
   const pick = (i) => (c[i] ? c[i].peakToMean.toFixed(2) : '-');
+  const what =
+    o.upstream === 'oidc'
+      ? `oidc token endpoint (ID token lifetime ${o.lifetimeMs / 1000} s, TTL + margin ${(o.ttlMs + o.marginMs) / 1000} s)`
+      : `${o.kind} secret`;
   const lines = [
-    `fleet (${o.variant ? `proposal ${o.variant}` : 'shipped policy'}): ${o.laptops} laptops × ${o.sessions} sessions, TTL ${o.ttlMs / 1000} s, ${o.kind} secret, ${o.durationMs / 3_600_000} h, start spread ${o.startSpreadMs / 1000} s, API request every ${o.requestMeanMs / 1000} s on average`,
+    `fleet (${o.variant ? `proposal ${o.variant}` : 'shipped policy'}): ${o.laptops} laptops × ${o.sessions} sessions, TTL ${o.ttlMs / 1000} s, ${what}, ${o.durationMs / 3_600_000} h, start spread ${o.startSpreadMs / 1000} s, API request every ${o.requestMeanMs / 1000} s on average`,
     `  users / TTL: ${r.usersPerTtlPerS.toFixed(3)} req/s | upstream steady state (all sessions running, after 2 TTLs${r.options.outageAtMs !== undefined ? ', outside the outage' : ''}): ${r.steadyRatePerS.toFixed(3)} req/s = ${r.steadyRatio.toFixed(3)} × users / TTL (goal <= 1.05)`,
     `  helper calls ${r.stats.calls}: served from cache ${r.stats.served}, fetched ${r.stats.fetched}, refreshed ahead ${r.stats.refreshAhead}, stale ${r.stats.stale}, failed ${r.stats.errors} (${r.stats.heldOff} at once)`,
     `  burstiness (peak / mean of ${o.bucketMs / 1000}-s buckets per TTL-long cycle): cycle 0 ${pick(0)}, 1 ${pick(1)}, 2 ${pick(2)}, after 1 h ${pick(Math.round(3_600_000 / o.ttlMs))}, last ${pick(c.length - 1)}`,
   ];
+  if (r.stats.tooShort > 0) {
+    lines.push(
+      `  tokens living less than TTL + margin, fetched and refused (exit 2 ERR_TOKEN_LIFETIME_TOO_SHORT): ${r.stats.tooShort} of ${r.stats.calls} calls`,
+    );
+  }
+  if (r.oidc) {
+    lines.push(
+      `  token endpoint: ${r.upstream.succeeded} refresh grants, ${r.oidc.rotated} rotated the refresh token, ${r.oidc.refused} refused; refresh tokens presented ${r.oidc.presented}, presented twice ${r.oidc.presentedTwice} (goal 0)`,
+    );
+  }
   if (r.outage) {
     lines.push(
       `  outage ${o.outageMs / 60_000} min: attempts per laptop max ${r.outage.attemptsPerLaptopMax}, mean ${r.outage.attemptsPerLaptopMean.toFixed(2)} (goal <= 60; backoff steps that fit: ${r.outage.backoffStepsThatFit} with a cached token, ${r.outage.backoffStepsThatFitWithoutToken} without); calls served stale ${r.outage.callsServedStale}, failed ${r.outage.callsFailed} (${r.stats.heldOff} at once, without asking)`,
@@ -134,7 +162,9 @@ export function summary(r) {
   lines.push(
     `  shortest gap between two requests of one laptop: ${(r.minGapPerLaptopMs / 1000).toFixed(1)} s (${(r.minGapPerLaptopMs / o.ttlMs).toFixed(2)} × TTL)`,
   );
-  lines.push(`  simulated in ${(r.wallMs / 1000).toFixed(1)} s against the counting server`);
+  lines.push(
+    `  simulated in ${(r.wallMs / 1000).toFixed(1)} s against ${o.upstream === 'oidc' ? 'oidc-provider' : 'the counting server'}`,
+  );
   return lines.join('\n');
 }
 
@@ -187,7 +217,10 @@ export function chart(r, extra = []) {
 
 const isMain =
   process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);
-if (isMain) {
+if (isMain && args.includes('--help')) {
+  const usage = fs.readFileSync(new URL(import.meta.url), 'utf8').split('\nimport ')[0];
+  process.stdout.write(`${usage.replace(/^#!.*\n/, '').replace(/^\/\/ ?/gm, '')}\n`);
+} else if (isMain) {
   const o = options();
   const r = await run(o);
   process.stdout.write(`${summary(r)}\n`);

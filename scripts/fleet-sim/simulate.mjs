@@ -50,7 +50,8 @@ class Heap {
 /**
  * options: laptops, sessions, ttlMs, marginMs, staleIfErrorMs, minRefreshIntervalMs, durationMs,
  * requestMeanMs (mean gap between a session's API requests), startSpreadMs, kind ('stored' |
- * 'expiring'), lifetimeMs (for 'expiring'), seed.
+ * 'expiring'), lifetimeMs (for 'expiring'), upstream ('counting' | 'oidc': the expiry then comes
+ * from the provider's token), seed.
  */
 export async function simulate(policy, server, o) {
   const rnd = prng(o.seed);
@@ -75,6 +76,8 @@ export async function simulate(policy, server, o) {
     failed: 0,
     errors: 0,
     heldOff: 0,
+    // Fetched, but living less than TTL + margin: not printed (exit 2, ERR_TOKEN_LIFETIME_TOO_SHORT).
+    tooShort: 0,
   };
   // After the outage: how long laptops still went without a token once the upstream was back.
   const backAtMs = o.outageAtMs !== undefined ? o.outageAtMs + o.outageMs : Number.POSITIVE_INFINITY;
@@ -114,7 +117,15 @@ export async function simulate(policy, server, o) {
     } else {
       lap.attempts.push(t);
       const res = await server.request(t, ev.laptop);
-      if (res.ok) {
+      // The token's own expiry: what the upstream said (an OIDC provider's exp), else the
+      // configured lifetime of an expiring secret.
+      const expiresAtMs = res.expiresAtMs ?? (o.kind === 'expiring' ? t + o.lifetimeMs : undefined);
+      if (res.ok && !policy.livesLongEnough(expiresAtMs, t, params)) {
+        // The engine refuses it before storing anything: a configuration error, no backoff.
+        stats.tooShort++;
+        stats.errors++;
+        printed = false;
+      } else if (res.ok) {
         if (decision.action === 'refresh-ahead') stats.refreshAhead++;
         else stats.fetched++;
         lap.kept = undefined;
@@ -122,10 +133,10 @@ export async function simulate(policy, server, o) {
           v: 1,
           key: 'sim',
           profile: 'default',
-          source: o.kind === 'expiring' ? 'vault-identity' : 'vault',
+          source: o.upstream === 'oidc' ? 'oidc' : o.kind === 'expiring' ? 'vault-identity' : 'vault',
           token: res.token,
           fetchedAtMs: t,
-          ...(o.kind === 'expiring' ? { expiresAtMs: t + o.lifetimeMs } : {}),
+          ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
         };
       } else {
         stats.failed++;

@@ -19,19 +19,22 @@ interface SimResult {
     refreshAhead: number;
     stale: number;
     errors: number;
+    tooShort: number;
   };
   upstream: { succeeded: number; failed: number };
   steadyRatio: number;
   cycles: { cycle: number; peakToMean: number }[];
   minGapPerLaptopMs: number;
   outage?: { attemptsPerLaptopMax: number; backoffStepsThatFit: number; callsFailed: number };
+  oidc?: { refused: number; presented: number; presentedTwice: number; rotated: number };
 }
 
 function sim(args: string[]): SimResult {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kb-fleet-')), 'result.json');
   execFileSync(
     process.execPath,
-    [path.join(ROOT, 'scripts', 'fleet-sim.mjs'), '--laptops', '100', '--hours', '2', '--json', out, ...args],
+    // The first occurrence of an option wins: a test's own --laptops and --hours come first.
+    [path.join(ROOT, 'scripts', 'fleet-sim.mjs'), ...args, '--laptops', '100', '--hours', '2', '--json', out],
     { cwd: ROOT, stdio: 'pipe' },
   );
   const r = JSON.parse(fs.readFileSync(out, 'utf8')) as SimResult;
@@ -59,5 +62,31 @@ describe('fleet simulation (CI size)', () => {
     expect(r.outage!.attemptsPerLaptopMax).toBeLessThanOrEqual(r.outage!.backoffStepsThatFit);
     expect(r.outage!.callsFailed).toBe(0);
     expect(r.stats.errors).toBe(0);
+  });
+});
+
+describe('fleet simulation with an OpenID provider as the upstream (CI size)', () => {
+  it('ID tokens living 1 h: one refresh grant per user per usable life, each presenting the newest refresh token', () => {
+    const r = sim(['--upstream', 'oidc']);
+    expect(r.upstream.succeeded).toBe(r.stats.fetched + r.stats.refreshAhead);
+    expect(r.oidc).toEqual({
+      refused: 0,
+      presented: r.upstream.succeeded,
+      presentedTwice: 0,
+      rotated: r.upstream.succeeded,
+    });
+    expect(r.stats.tooShort).toBe(0);
+    expect(r.steadyRatio).toBeLessThanOrEqual(1.05);
+    // A 1-h token is usable for 1 h - (TTL + margin): renewals are that far apart, not a TTL.
+    expect(r.minGapPerLaptopMs).toBeGreaterThanOrEqual(0.75 * (3600_000 - 420_000));
+  });
+
+  it('ID tokens living less than TTL + margin: no call prints anything, and every call costs a grant', () => {
+    const r = sim(['--upstream', 'oidc', '--lifetime-s', '300', '--laptops', '5', '--hours', '1']);
+    expect(r.stats.calls).toBeGreaterThan(0);
+    expect(r.stats.tooShort).toBe(r.stats.calls);
+    expect(r.stats.errors).toBe(r.stats.calls);
+    expect(r.upstream.succeeded).toBe(r.stats.calls);
+    expect(r.oidc!.presentedTwice).toBe(0);
   });
 });

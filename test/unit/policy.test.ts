@@ -8,6 +8,7 @@ import {
   gate,
   inBackoff,
   isRejection,
+  livesLongEnough,
   mayForceRefresh,
   nextBackoff,
   nextRefreshMs,
@@ -241,5 +242,16 @@ describe('backoff, whatever is cached', () => {
     expect(g({ refresh: true })).toEqual({ action: 'ask' });
     expect(g({ decision: 'force' })).toEqual({ action: 'ask' });
     expect(g({ nowMs: T0 + 400_000 })).toEqual({ action: 'ask' });
+  });
+});
+
+describe('livesLongEnough (contract §2: printed only while valid for TTL + margin)', () => {
+  it('takes a lifetime of TTL + margin, to the second, and refuses a shorter one; a secret without expiry always', () => {
+    expect(livesLongEnough(T0 + 420_000, T0, p)).toBe(true);
+    // Expiries come in whole seconds: a second of slack.
+    expect(livesLongEnough(T0 + 419_000, T0, p)).toBe(true);
+    expect(livesLongEnough(T0 + 418_999, T0, p)).toBe(false);
+    expect(livesLongEnough(T0 + 300_000, T0, p)).toBe(false);
+    expect(livesLongEnough(undefined, T0, p)).toBe(true);
   });
 });
