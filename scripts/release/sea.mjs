@@ -12,19 +12,29 @@ import postject from 'postject';
 import { signAdhoc, verifySignature } from './macho.mjs';
 
 export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-/** Must match src/platform/sea.ts. */
-export const MAIN_ASSET = 'keybroker-main.cjs';
-export const MAIN_CACHE_ASSET = 'keybroker-main.cache';
+/** Must match src/platform/sea.ts: the second stage's files are assets under this prefix. */
+export const MAIN_PREFIX = 'keybroker-main/';
+export const MAIN_ENTRY = 'main.cjs';
+/** A file's V8 code cache is the asset of the same name with this suffix. */
+export const CACHE_SUFFIX = '.cache';
 const AARCH64_SYSROOT = '/usr/aarch64-linux-gnu';
 
-/** Bundles both stages for the executables (CommonJS, everything inside, SEA loaders on). */
+/**
+ * Bundles both stages for the executables, with `__KEYBROKER_SEA__` defined: the first stage
+ * as one CommonJS file (the SEA's main script), the second stage split as dist/lib is (an
+ * entry and chunks, each command and heavy library in its own), each file then turned into
+ * CommonJS for src/platform/sea.ts to load from the executable's assets. A cold run compiles
+ * only the chunks its path imports (a JWT mint: about 100 KB of 1.9 MB).
+ * Returns the first stage's path, the second stage's directory and its files (relative).
+ */
 export async function bundleStages({ root, config, outDir, version, commit }) {
+  fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(outDir, { recursive: true });
+  const target = `node${config.node.version.split('.')[0]}`;
   const common = {
     bundle: true,
     platform: 'node',
-    target: `node${config.node.version.split('.')[0]}`,
-    format: 'cjs',
+    target,
     minify: true,
     legalComments: 'none',
     logLevel: 'warning',
@@ -37,15 +47,26 @@ export async function bundleStages({ root, config, outDir, version, commit }) {
     external: ['@napi-rs/keyring', '@napi-rs/keyring-*'],
   };
   const entry = path.join(outDir, 'entry.cjs');
-  const main = path.join(outDir, MAIN_ASSET);
-  await esbuild.build({ ...common, entryPoints: [path.join(root, config.entry)], outfile: entry });
   await esbuild.build({
     ...common,
-    entryPoints: [path.join(root, config.main)],
-    outfile: main,
-    // ESM-only dependencies (yargs) read import.meta.url; give the CommonJS bundle one.
-    // `keybroker explain` prints docs/troubleshooting.md's entries from the second stage, as
-    // scripts/build.mjs embeds them for dist/ (the first stage never carries the text).
+    format: 'cjs',
+    entryPoints: [path.join(root, config.entry)],
+    outfile: entry,
+  });
+  const mainDir = path.join(outDir, 'main');
+  const split = await esbuild.build({
+    ...common,
+    format: 'esm',
+    splitting: true,
+    write: false,
+    entryPoints: { main: path.join(root, config.main) },
+    outdir: mainDir,
+    outExtension: { '.js': '.cjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    // ESM-only dependencies (yargs) read import.meta.url; each file that does gets a line that
+    // defines it below. `keybroker explain` prints docs/troubleshooting.md's entries from the
+    // second stage, as scripts/build.mjs embeds them for dist/ (the first stage never carries
+    // the text).
     define: {
       ...common.define,
       'import.meta.url': '__kbImportMetaUrl',
@@ -53,9 +74,30 @@ export async function bundleStages({ root, config, outDir, version, commit }) {
         fs.readFileSync(path.join(root, 'docs', 'troubleshooting.md'), 'utf8'),
       ),
     },
-    banner: { js: 'var __kbImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   });
-  return { entry, main };
+  const mainFiles = [];
+  for (const out of split.outputFiles) {
+    const rel = path.relative(mainDir, out.path).split(path.sep).join('/');
+    // import/export become require/exports; import() of a chunk becomes a require of it too
+    // (the loader resolves "./chunks/..." to the asset), never a real ESM import.
+    const cjs = await esbuild.transform(out.text, {
+      format: 'cjs',
+      platform: 'node',
+      target,
+      minify: true,
+      legalComments: 'none',
+      supported: { 'dynamic-import': false },
+    });
+    const head = cjs.code.includes('__kbImportMetaUrl')
+      ? 'var __kbImportMetaUrl=require("node:url").pathToFileURL(__filename).href;'
+      : '';
+    const file = path.join(mainDir, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, head + cjs.code);
+    mainFiles.push(rel);
+  }
+  if (!mainFiles.includes(MAIN_ENTRY)) throw new Error(`the second stage has no ${MAIN_ENTRY}`);
+  return { entry, mainDir, mainFiles: mainFiles.sort() };
 }
 
 /** How to run the target's own Node on this machine, or null when it cannot run here. */
@@ -103,14 +145,17 @@ function run(runner, args, cwd) {
   });
 }
 
+/** Compiles each file as src/platform/sea.ts does and writes its V8 code cache beside it. */
 const CODE_CACHE_SCRIPT = `
 const fs = require('fs'), vm = require('vm'), { wrap } = require('module');
-const [src, out, name] = process.argv.slice(-3);
-const opts = { filename: name, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER };
-const code = wrap(fs.readFileSync(src, 'utf8'));
-const data = new vm.Script(code, opts).createCachedData();
-if (new vm.Script(code, { ...opts, cachedData: data }).cachedDataRejected) throw new Error('code cache rejected by its own Node');
-fs.writeFileSync(out, data);
+const [prefix, suffix, ...names] = process.argv.slice(2);
+for (const name of names) {
+  const opts = { filename: prefix + name, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER };
+  const code = wrap(fs.readFileSync(prefix + name, 'utf8'));
+  const data = new vm.Script(code, opts).createCachedData();
+  if (new vm.Script(code, { ...opts, cachedData: data }).cachedDataRejected) throw new Error(name + ': code cache rejected by its own Node');
+  fs.writeFileSync(prefix + name + suffix, data);
+}
 `;
 
 /**
@@ -121,8 +166,13 @@ fs.writeFileSync(out, data);
  */
 export function makeBlob({ work, stages, assets, runner, hostRunner }) {
   fs.copyFileSync(stages.entry, path.join(work, 'entry.cjs'));
-  fs.copyFileSync(stages.main, path.join(work, MAIN_ASSET));
-  const seaAssets = { [MAIN_ASSET]: MAIN_ASSET };
+  const seaAssets = {};
+  for (const rel of stages.mainFiles) {
+    const name = MAIN_PREFIX + rel;
+    fs.mkdirSync(path.dirname(path.join(work, name)), { recursive: true });
+    fs.copyFileSync(path.join(stages.mainDir, rel), path.join(work, name));
+    seaAssets[name] = name;
+  }
   for (const [name, file] of Object.entries(assets)) {
     fs.copyFileSync(file, path.join(work, name));
     seaAssets[name] = name;
@@ -130,8 +180,10 @@ export function makeBlob({ work, stages, assets, runner, hostRunner }) {
   const codeCache = runner !== null;
   if (codeCache) {
     fs.writeFileSync(path.join(work, 'code-cache.cjs'), CODE_CACHE_SCRIPT);
-    run(runner, ['code-cache.cjs', MAIN_ASSET, MAIN_CACHE_ASSET, MAIN_ASSET], work);
-    seaAssets[MAIN_CACHE_ASSET] = MAIN_CACHE_ASSET;
+    run(runner, ['code-cache.cjs', MAIN_PREFIX, CACHE_SUFFIX, ...stages.mainFiles], work);
+    for (const rel of stages.mainFiles) {
+      seaAssets[MAIN_PREFIX + rel + CACHE_SUFFIX] = MAIN_PREFIX + rel + CACHE_SUFFIX;
+    }
   }
   const seaConfig = {
     main: 'entry.cjs',

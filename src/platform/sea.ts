@@ -11,9 +11,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertNotWritableByOthers, ensurePrivateDir, writeFileAtomic } from './safe-fs.js';
 
-/** Asset names; scripts/package.mjs writes the same names into the SEA config. */
-export const SEA_MAIN_ASSET = 'keybroker-main.cjs';
-export const SEA_MAIN_CACHE_ASSET = 'keybroker-main.cache';
+/**
+ * Asset names; scripts/release/sea.mjs writes the same names into the SEA config. The second
+ * stage is split as dist/lib is (an entry and chunks), each file CommonJS, under this prefix;
+ * a file's V8 code cache, when the target has one, is the asset of its name plus the suffix.
+ */
+export const SEA_MAIN_PREFIX = 'keybroker-main/';
+export const SEA_MAIN_ENTRY = 'main.cjs';
+export const SEA_CACHE_SUFFIX = '.cache';
 
 // node:sea, node:vm and node:module are required only when called: node:sea does not exist
 // before Node 20.12, and a build that does not define __KEYBROKER_SEA__ may keep this module.
@@ -29,36 +34,51 @@ function rawAsset(sea: Sea, name: string): ArrayBuffer | undefined {
   }
 }
 
+type ModuleFunction = (
+  exports: unknown,
+  req: (id: string) => unknown,
+  module: { exports: unknown },
+  filename: string,
+  dirname: string,
+) => void;
+
 /**
- * Compiles and runs the second stage (one CommonJS bundle) from the executable's assets,
- * with the V8 code cache made for this target when there is one. A rejected cache is
- * silent here (V8 just compiles), unlike SEA's own useCodeCache.
+ * Loads the second stage from the executable's assets: its entry, and each chunk the first
+ * time a file requires it ("./chunks/..." relative to the requiring file; anything else is a
+ * built-in module, all the bundle needs). Each file is compiled with `vm.Script`, with the V8
+ * code cache made for this target when there is one. A rejected cache is silent here (V8 just
+ * compiles), unlike SEA's own useCodeCache.
  */
 export function loadSeaMain<T>(): T {
   const sea = require('node:sea') as Sea;
   const vm = require('node:vm') as Vm;
   const { wrap } = require('node:module') as ModuleApi;
-  const source = sea.getAsset(SEA_MAIN_ASSET, 'utf8');
-  const cache = rawAsset(sea, SEA_MAIN_CACHE_ASSET);
-  const script = new vm.Script(wrap(source), {
-    filename: SEA_MAIN_ASSET,
-    ...(cache ? { cachedData: Buffer.from(cache) } : {}),
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-  });
-  const fn = script.runInThisContext() as (
-    exports: unknown,
-    req: NodeJS.Require,
-    module: { exports: unknown },
-    filename: string,
-    dirname: string,
-  ) => void;
   // A SEA's argv[1] is its argv[0] as typed ("keybroker" from PATH); the second stage reads
   // argv[1] as "this executable" (e.g. for `init`), as it would be in the npm build.
   process.argv[1] = process.execPath;
-  const mod = { exports: {} as unknown };
-  // The executable's own require: built-in modules only, which is all the bundle needs.
-  fn.call(mod.exports, mod.exports, require, mod, process.execPath, path.dirname(process.execPath));
-  return mod.exports as T;
+  const dirname = path.dirname(process.execPath);
+  const loaded = new Map<string, { exports: unknown }>();
+  const load = (name: string): unknown => {
+    const known = loaded.get(name);
+    if (known) return known.exports;
+    const asset = SEA_MAIN_PREFIX + name;
+    const cache = rawAsset(sea, asset + SEA_CACHE_SUFFIX);
+    const script = new vm.Script(wrap(sea.getAsset(asset, 'utf8')), {
+      filename: asset,
+      ...(cache ? { cachedData: Buffer.from(cache) } : {}),
+      importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    });
+    const fn = script.runInThisContext() as ModuleFunction;
+    const mod = { exports: {} as unknown };
+    // Registered before it runs: chunks that require each other get the exports object.
+    loaded.set(name, mod);
+    const dir = path.posix.dirname(name);
+    const req = (id: string): unknown =>
+      id.startsWith('./') || id.startsWith('../') ? load(path.posix.join(dir, id)) : require(id);
+    fn.call(mod.exports, mod.exports, req, mod, process.execPath, dirname);
+    return mod.exports;
+  };
+  return load(SEA_MAIN_ENTRY) as T;
 }
 
 /** Where extracted native addons live: private to the user, outside the token cache directory. */
