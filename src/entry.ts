@@ -4,7 +4,7 @@
  * error, is handed to the second stage (main.ts), which redoes the request properly and is the
  * only place that prints errors.
  */
-import { fstatSync, statSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,7 +17,7 @@ import { loadConfig, resolveProfile } from './config/load.js';
 import { writeAudit } from './output/audit-record.js';
 import { renderToken } from './output/token-output.js';
 import { unsafeDebugSections } from './platform/node-debug.js';
-import { callerId as detectCaller } from './platform/process-info.js';
+import { callerId as detectCaller, stdinIsInteractive } from './platform/process-info.js';
 import { loadSeaMain } from './platform/sea.js';
 import { deferWindowsAclCheck } from './platform/win-acl.js';
 
@@ -87,21 +87,6 @@ function loadMain(): Promise<MainModule> {
     return Promise.resolve().then(() => loadSeaMain<MainModule>());
   }
   return import(pathToFileURL(join(__dirname, 'lib', 'main.mjs')).href) as Promise<MainModule>;
-}
-
-/**
- * A person at a terminal, not Claude Code (whose stdin is a socket): rejected-token detection
- * is off for them. Not `process.stdin.isTTY`: creating process.stdin loads the stream and
- * net modules, which costs the hit path more than all its own work.
- */
-function stdinIsInteractive(): boolean {
-  if (process.platform === 'win32') return Boolean(process.stdin.isTTY);
-  try {
-    const st = fstatSync(0);
-    return st.isCharacterDevice() && st.rdev !== statSync('/dev/null').rdev;
-  } catch {
-    return false;
-  }
 }
 
 /** Exit once stdout is flushed. A direct write avoids loading the stream modules for the hit. */

@@ -16,6 +16,7 @@ import type { AppContext, GlobalOptions } from './context.js';
 import { configError, ExitCode, formatErrorLine, isKeybrokerError } from './errors.js';
 import { createLogger } from './output/logger.js';
 import { cleanBlock } from './output/redact.js';
+import { stdinIsInteractive } from './platform/process-info.js';
 
 export interface MainOptions {
   /** Date.now() when the first stage started, for --debug timings. */
@@ -44,7 +45,7 @@ export function createContext(globals: GlobalOptions, startMs?: number): AppCont
       process.stdout.write(kind === 'token' ? text : cleanBlock(text));
     },
     execPath: process.env.KEYBROKER_EXEC_PATH ?? process.argv[1] ?? process.execPath,
-    stdinIsTTY: Boolean(process.stdin.isTTY),
+    stdinIsTTY: stdinIsInteractive(),
     readStdin: async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);

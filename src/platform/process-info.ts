@@ -4,7 +4,7 @@
  * Windows has no cheap equivalent here, so a caller there is its pid alone.
  */
 
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync, statSync } from 'node:fs';
 
 export interface ProcInfo {
   pid: number;
@@ -104,6 +104,22 @@ export function callerRule(
     return 'rejected-token detection off: the calling Claude Code process could not be identified';
   }
   return `rejected-token detection on: called by Claude Code (CLAUDE_CODE_ENTRYPOINT=${env.CLAUDE_CODE_ENTRYPOINT!.replace(/[^\x21-\x7e]/g, '?').slice(0, 32)}), process ${callerId}; a second call from it within the TTL fetches a new token`;
+}
+
+/**
+ * A person at a terminal, not Claude Code (whose stdin is a socket): rejected-token detection
+ * is off for them. Both stages ask this same question. Not `process.stdin.isTTY`: creating
+ * process.stdin loads the stream, net and tty modules, which costs a cache hit more than all
+ * its own work and a cold run about 5 ms.
+ */
+export function stdinIsInteractive(platform: NodeJS.Platform = process.platform): boolean {
+  if (platform === 'win32') return Boolean(process.stdin.isTTY);
+  try {
+    const st = fstatSync(0);
+    return st.isCharacterDevice() && st.rdev !== statSync('/dev/null').rdev;
+  } catch {
+    return false;
+  }
 }
 
 /**
