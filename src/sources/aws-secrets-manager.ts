@@ -8,18 +8,11 @@
  */
 
 import type { AwsSecretsManagerSourceConfig } from '../config/types.js';
-import {
-  configError,
-  deniedError,
-  isKeybrokerError,
-  type KeybrokerError,
-  missingError,
-  seeDocs,
-  unreachableError,
-} from '../errors.js';
+import { isKeybrokerError, type KeybrokerError } from '../errors.js';
 import { createNetClient } from '../net/client.js';
 import { deadlineAt } from '../platform/deadline.js';
 import { isTokenText, MAX_TOKEN_CHARS } from '../platform/text.js';
+import { type FailureKind, sourceError } from './failure.js';
 import type { FetchedToken, Source, SourceDeps, TokenRequest } from './types.js';
 
 /** The SDK's own per-attempt limits never exceed these, however long the profile's timeoutMs. */
@@ -230,32 +223,29 @@ export function secretValue(out: SecretOutput, config: AwsSecretsManagerSourceCo
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(out.SecretBinary);
     } catch {
-      throw missingError(
+      throw sourceError(
+        'missing',
         'ERR_AWS_SECRET_BINARY',
         `AWS Secrets Manager ${where}: SecretBinary is not UTF-8 text`,
-        {
-          hint: `store the token as SecretString (aws secretsmanager put-secret-value --secret-string); ${seeDocs('ERR_AWS_SECRET_BINARY')}`,
-        },
+        'store the token as SecretString (aws secretsmanager put-secret-value --secret-string)',
       );
     }
   } else {
-    throw missingError(
+    throw sourceError(
+      'missing',
       'ERR_AWS_SECRET_EMPTY',
       `AWS Secrets Manager ${where}: the version has no SecretString or SecretBinary`,
-      {
-        hint: `store the token with aws secretsmanager put-secret-value; ${seeDocs('ERR_AWS_SECRET_EMPTY')}`,
-      },
+      'store the token with aws secretsmanager put-secret-value',
     );
   }
 
   if (config.jsonKey !== undefined) text = pickJsonKey(text, field, config.jsonKey, where);
   else if (field === 'SecretBinary' && !usableToken(text)) {
-    throw missingError(
+    throw sourceError(
+      'missing',
       'ERR_AWS_SECRET_BINARY',
       `AWS Secrets Manager ${where}: SecretBinary does not hold a usable token (printable ASCII, at most ${MAX_TOKEN_CHARS} characters)`,
-      {
-        hint: `store the token as SecretString (aws secretsmanager put-secret-value --secret-string); ${seeDocs('ERR_AWS_SECRET_BINARY')}`,
-      },
+      'store the token as SecretString (aws secretsmanager put-secret-value --secret-string)',
     );
   }
   return text;
@@ -266,7 +256,9 @@ function usableToken(text: string): boolean {
 }
 
 function pickJsonKey(text: string, field: string, key: string, where: string): string {
-  const hint = `set jsonKey to a key of the secret's JSON whose value is the token as a string, or remove jsonKey; ${seeDocs('ERR_AWS_JSON_KEY')}`;
+  const hint =
+    "set jsonKey to a key of the secret's JSON whose value is the token as a string, or remove jsonKey";
+  const fail = (message: string) => sourceError('missing', 'ERR_AWS_JSON_KEY', message, hint);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -274,36 +266,29 @@ function pickJsonKey(text: string, field: string, key: string, where: string): s
     parsed = undefined;
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw missingError(
-      'ERR_AWS_JSON_KEY',
+    throw fail(
       `AWS Secrets Manager ${where}: ${field} is not a JSON object, so jsonKey "${key}" cannot be read`,
-      { hint },
     );
   }
   if (!Object.hasOwn(parsed, key)) {
-    throw missingError('ERR_AWS_JSON_KEY', `AWS Secrets Manager ${where}: ${field} has no key "${key}"`, {
-      hint,
-    });
+    throw fail(`AWS Secrets Manager ${where}: ${field} has no key "${key}"`);
   }
   const value = (parsed as Record<string, unknown>)[key];
   if (typeof value !== 'string') {
-    throw missingError(
-      'ERR_AWS_JSON_KEY',
+    throw fail(
       `AWS Secrets Manager ${where}: key "${key}" of ${field} is ${value === null ? 'null' : `a ${typeof value}`}, not a string`,
-      { hint },
     );
   }
   return value;
 }
 
 function timeoutError(where: string, budgetMs: number, cause?: unknown): KeybrokerError {
-  return unreachableError(
+  return sourceError(
+    'unreachable',
     'ERR_AWS_TIMEOUT',
     `AWS Secrets Manager ${where}: no answer within ${Math.round(budgetMs)} ms (timeoutMs)`,
-    {
-      hint: `check the network path to Secrets Manager (VPN, proxy, VPC endpoint) or raise the profile's timeoutMs; ${seeDocs('ERR_AWS_TIMEOUT')}`,
-      cause,
-    },
+    "check the network path to Secrets Manager (VPN, proxy, VPC endpoint) or raise the profile's timeoutMs",
+    { cause },
   );
 }
 
@@ -352,7 +337,8 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
   const keys = ctx.keysFromEnv === true;
   const identity = keys ? 'the access key in AWS_ACCESS_KEY_ID' : profileHint;
   const ENV_KEYS = 'AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment';
-  const opts = (errCode: string, hint: string) => ({ hint: `${hint}; ${seeDocs(errCode)}`, cause: e });
+  const fail = (kind: FailureKind, code: string, message: string, hint: string) =>
+    sourceError(kind, code, message, hint, { cause: e });
 
   switch (name) {
     case 'ResourceNotFoundException': {
@@ -362,91 +348,79 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
           : ctx.config.versionStage !== undefined
             ? ` (and versionStage ${ctx.config.versionStage})`
             : '';
-      return missingError(
+      return fail(
+        'missing',
         'ERR_AWS_SECRET_NOT_FOUND',
         `${what}: not found`,
-        opts('ERR_AWS_SECRET_NOT_FOUND', `check secretId and region${version}`),
+        `check secretId and region${version}`,
       );
     }
     case 'InvalidRequestException':
-      return missingError(
+      return fail(
+        'missing',
         'ERR_AWS_SECRET_UNAVAILABLE',
         `${what}: the secret cannot be read (scheduled for deletion or otherwise unavailable)`,
-        opts(
-          'ERR_AWS_SECRET_UNAVAILABLE',
-          'restore the secret (aws secretsmanager restore-secret) or point secretId at another one',
-        ),
+        'restore the secret (aws secretsmanager restore-secret) or point secretId at another one',
       );
     case 'InvalidParameterException':
-      return configError(
+      return fail(
+        'config',
         'ERR_AWS_INVALID_PARAMETER',
         `${what}: Secrets Manager rejected the request parameters`,
-        opts('ERR_AWS_INVALID_PARAMETER', 'check secretId, versionId and versionStage in the profile'),
+        'check secretId, versionId and versionStage in the profile',
       );
     case 'AccessDeniedException':
     case 'AccessDenied':
-      return deniedError(
+      return fail(
+        'denied',
         'ERR_AWS_DENIED',
         `${what}: access denied`,
-        opts(
-          'ERR_AWS_DENIED',
-          `allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of ${identity}`,
-        ),
+        `allow secretsmanager:GetSecretValue on this secret (and kms:Decrypt on its KMS key) for the identity of ${identity}`,
       );
     case 'DecryptionFailure':
-      return deniedError(
+      return fail(
+        'denied',
         'ERR_AWS_KMS_DENIED',
         `${what}: Secrets Manager could not decrypt the secret with its KMS key`,
-        opts(
-          'ERR_AWS_KMS_DENIED',
-          `allow kms:Decrypt on the secret's KMS key for the identity of ${identity}`,
-        ),
+        `allow kms:Decrypt on the secret's KMS key for the identity of ${identity}`,
       );
     case 'UnrecognizedClientException':
     case 'InvalidClientTokenId':
-      return deniedError(
+      return fail(
+        'denied',
         'ERR_AWS_BAD_CREDENTIALS',
         `${what}: AWS does not recognize the access key`,
-        opts(
-          'ERR_AWS_BAD_CREDENTIALS',
-          keys
-            ? `check ${ENV_KEYS} (they are used before any AWS profile)`
-            : `check the credentials of ${profileHint}, or run aws sso login --profile ${profileName}`,
-        ),
+        keys
+          ? `check ${ENV_KEYS} (they are used before any AWS profile)`
+          : `check the credentials of ${profileHint}, or run aws sso login --profile ${profileName}`,
       );
     case 'InvalidSignatureException':
     case 'SignatureDoesNotMatch':
     case 'IncompleteSignatureException':
-      return deniedError(
+      return fail(
+        'denied',
         'ERR_AWS_BAD_SIGNATURE',
         `${what}: AWS rejected the request signature`,
-        opts(
-          'ERR_AWS_BAD_SIGNATURE',
-          `check ${keys ? 'AWS_SECRET_ACCESS_KEY in the environment' : `the secret access key of ${profileHint}`}, the region and the system clock`,
-        ),
+        `check ${keys ? 'AWS_SECRET_ACCESS_KEY in the environment' : `the secret access key of ${profileHint}`}, the region and the system clock`,
       );
     case 'ExpiredTokenException':
     case 'ExpiredToken':
     case 'RequestExpired':
-      return deniedError(
+      return fail(
+        'denied',
         'ERR_AWS_CREDENTIALS_EXPIRED',
         `${what}: the AWS session credentials have expired`,
-        opts(
-          'ERR_AWS_CREDENTIALS_EXPIRED',
-          keys
-            ? `refresh ${ENV_KEYS}`
-            : `run aws sso login --profile ${profileName}, or refresh the session credentials`,
-        ),
+        keys
+          ? `refresh ${ENV_KEYS}`
+          : `run aws sso login --profile ${profileName}, or refresh the session credentials`,
       );
   }
   if (/^(InvalidIdentityToken|IDPRejectedClaim)(Exception)?$/.test(name)) {
-    return deniedError(
+    return fail(
+      'denied',
       'ERR_AWS_WEB_IDENTITY',
       `${what}: AWS STS refused the web identity token`,
-      opts(
-        'ERR_AWS_WEB_IDENTITY',
-        "check AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and the role's trust policy",
-      ),
+      "check AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and the role's trust policy",
     );
   }
   if (name === 'CredentialsProviderError' || name === 'TokenProviderError') {
@@ -458,90 +432,92 @@ export function classifyAwsError(e: unknown, ctx: ClassifyContext): KeybrokerErr
         message,
       );
     if (net) {
-      return unreachableError(
+      return fail(
+        'unreachable',
         'ERR_AWS_UNREACHABLE',
         `${what}: cannot reach the AWS credential service for ${profileHint} (${net[1]})`,
-        opts('ERR_AWS_UNREACHABLE', 'check the network, VPN or proxy'),
+        'check the network, VPN or proxy',
       );
     }
     if (/\bSSO\b|UnauthorizedException/i.test(message) || name === 'TokenProviderError') {
-      return deniedError(
+      return fail(
+        'denied',
         'ERR_AWS_SSO_LOGIN',
         `${what}: the AWS SSO session of ${profileHint} is missing or expired`,
-        opts('ERR_AWS_SSO_LOGIN', `run aws sso login --profile ${profileName}`),
+        `run aws sso login --profile ${profileName}`,
       );
     }
-    return deniedError(
+    return fail(
+      'denied',
       'ERR_AWS_NO_CREDENTIALS',
       `${what}: no AWS credentials found for ${profileHint}`,
-      opts(
-        'ERR_AWS_NO_CREDENTIALS',
-        `run aws sso login --profile ${profileName} or aws configure --profile ${profileName}, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
-      ),
+      `run aws sso login --profile ${profileName} or aws configure --profile ${profileName}, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
     );
   }
   if (/^Region is missing/.test(err.message ?? '')) {
-    return configError(
+    return fail(
+      'config',
       'ERR_AWS_REGION_MISSING',
       `AWS Secrets Manager ${where}: no region configured`,
-      opts(
-        'ERR_AWS_REGION_MISSING',
-        `set source.region, AWS_REGION, or region in ~/.aws/config for ${profileHint}`,
-      ),
+      `set source.region, AWS_REGION, or region in ~/.aws/config for ${profileHint}`,
     );
   }
   if (THROTTLING.has(name)) {
-    return unreachableError(
+    return fail(
+      'unreachable',
       'ERR_AWS_THROTTLED',
       `${what}: throttled by Secrets Manager after retries`,
-      opts('ERR_AWS_THROTTLED', "try again shortly; many callers share this account's GetSecretValue quota"),
+      "try again shortly; many callers share this account's GetSecretValue quota",
     );
   }
   if (
     code !== undefined &&
     (NETWORK_CODES.has(code) || /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED)/.test(code))
   ) {
-    return unreachableError(
+    return fail(
+      'unreachable',
       'ERR_AWS_UNREACHABLE',
       `${what}: cannot reach Secrets Manager${ctx.config.endpoint ? ` at ${ctx.config.endpoint}` : ''} (${code})`,
-      opts('ERR_AWS_UNREACHABLE', 'check the network, VPN or proxy, and the endpoint and region settings'),
+      'check the network, VPN or proxy, and the endpoint and region settings',
     );
   }
   if (name === 'TimeoutError' || code === 'ETIMEDOUT' || name === 'AbortError') {
-    return unreachableError(
+    return fail(
+      'unreachable',
       'ERR_AWS_TIMEOUT',
       `${what}: the request timed out`,
-      opts(
-        'ERR_AWS_TIMEOUT',
-        "check the network path to Secrets Manager (VPN, proxy, VPC endpoint) or raise the profile's timeoutMs",
-      ),
+      "check the network path to Secrets Manager (VPN, proxy, VPC endpoint) or raise the profile's timeoutMs",
     );
   }
   if (err.$fault === 'server' || (status !== undefined && status >= 500)) {
-    return unreachableError(
+    return fail(
+      'unreachable',
       'ERR_AWS_UNAVAILABLE',
       `${what}: Secrets Manager failed${status !== undefined ? ` (HTTP ${status}${name ? `, ${name}` : ''})` : ''}`,
-      opts('ERR_AWS_UNAVAILABLE', 'try again shortly; see the AWS Health Dashboard'),
+      'try again shortly; see the AWS Health Dashboard',
     );
   }
   if (status === 401 || status === 403) {
-    return deniedError(
+    return fail(
+      'denied',
       'ERR_AWS_DENIED',
       `${what}: access denied (HTTP ${status}${name ? `, ${name}` : ''})`,
-      opts('ERR_AWS_DENIED', `check the credentials and IAM policy of ${identity}`),
+      `check the credentials and IAM policy of ${identity}`,
     );
   }
   if (status !== undefined && status >= 200 && status < 300) {
-    return unreachableError(
+    return fail(
+      'unreachable',
       'ERR_AWS_BAD_RESPONSE',
       `${what}: the answer was not a Secrets Manager response (HTTP ${status})`,
-      opts('ERR_AWS_BAD_RESPONSE', 'check the endpoint setting and any proxy in between'),
+      'check the endpoint setting and any proxy in between',
     );
   }
-  return unreachableError(
+  return fail(
+    'unreachable',
     'ERR_AWS_REQUEST_FAILED',
     `${what}: the request failed${status !== undefined ? ` (HTTP ${status}${name ? `, ${name}` : ''})` : name ? ` (${safeName(name)})` : ''}`,
-    opts('ERR_AWS_REQUEST_FAILED', 'rerun with --debug; check the endpoint, region and network'),
+    'rerun with --debug; check the endpoint, region and network',
   );
 }
 

@@ -7,16 +7,9 @@
 import { readFileSync } from 'node:fs';
 import * as client from 'openid-client';
 import type { OidcSourceConfig, SecretRef } from '../config/types.js';
-import {
-  configError,
-  deniedError,
-  isKeybrokerError,
-  type KeybrokerError,
-  missingError,
-  seeDocs,
-  unreachableError,
-} from '../errors.js';
+import { isKeybrokerError, type KeybrokerError } from '../errors.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
+import { sourceError } from './failure.js';
 
 export { client };
 
@@ -78,9 +71,12 @@ export function loginHint(profile: string): string {
 
 async function readClientSecret(ref: SecretRef, deps: OidcClientDeps, where: Where): Promise<string> {
   const fail = (why: string) =>
-    configError('ERR_OIDC_CLIENT_SECRET', `oidc clientSecret of profile ${where.profile}: ${why}`, {
-      hint: `fix clientSecret, or leave it out for a public client; ${seeDocs('ERR_OIDC_CLIENT_SECRET')}`,
-    });
+    sourceError(
+      'config',
+      'ERR_OIDC_CLIENT_SECRET',
+      `oidc clientSecret of profile ${where.profile}: ${why}`,
+      'fix clientSecret, or leave it out for a public client',
+    );
   if ('env' in ref) {
     const v = deps.env[ref.env];
     if (v === undefined || v === '') throw fail(`environment variable ${ref.env} is not set`);
@@ -155,10 +151,13 @@ export function oidcError(e: unknown, what: string, where: Where): KeybrokerErro
   if (e instanceof client.ResponseBodyError) {
     const code = e.error;
     if (e.status >= 500) {
-      return unreachableError('ERR_OIDC_UNREACHABLE', `${what}: the provider answered HTTP ${e.status}`, {
-        hint: `try again later; ${seeDocs('ERR_OIDC_UNREACHABLE')}`,
-        cause: e,
-      });
+      return sourceError(
+        'unreachable',
+        'ERR_OIDC_UNREACHABLE',
+        `${what}: the provider answered HTTP ${e.status}`,
+        'try again later',
+        { cause: e },
+      );
     }
     if (code === 'invalid_grant' || code === 'expired_token' || code === 'access_denied') {
       const why =
@@ -167,27 +166,33 @@ export function oidcError(e: unknown, what: string, where: Where): KeybrokerErro
           : code === 'expired_token'
             ? 'the sign-in code expired before it was used (expired_token)'
             : 'the sign-in was refused (access_denied)';
-      return deniedError('ERR_OIDC_LOGIN_REFUSED', `${what}: ${why}`, {
-        hint: `${hint}; ${seeDocs('ERR_OIDC_LOGIN_REFUSED')}`,
-        cause: e,
-      });
+      return sourceError('denied', 'ERR_OIDC_LOGIN_REFUSED', `${what}: ${why}`, `${hint}`, { cause: e });
     }
     if (code === 'invalid_client' || code === 'unauthorized_client' || code === 'invalid_scope') {
-      return configError('ERR_OIDC_CLIENT', `${what}: the provider refused this client (${safe(code)})`, {
-        hint: `check clientId, clientSecret and scopes against the provider's app registration; ${seeDocs('ERR_OIDC_CLIENT')}`,
-        cause: e,
-      });
+      return sourceError(
+        'config',
+        'ERR_OIDC_CLIENT',
+        `${what}: the provider refused this client (${safe(code)})`,
+        "check clientId, clientSecret and scopes against the provider's app registration",
+        { cause: e },
+      );
     }
-    return deniedError('ERR_OIDC_DENIED', `${what}: the provider refused (${safe(code)})`, {
-      hint: `${hint}; ${seeDocs('ERR_OIDC_DENIED')}`,
-      cause: e,
-    });
+    return sourceError(
+      'denied',
+      'ERR_OIDC_DENIED',
+      `${what}: the provider refused (${safe(code)})`,
+      `${hint}`,
+      { cause: e },
+    );
   }
   if (e instanceof client.AuthorizationResponseError) {
-    return deniedError('ERR_OIDC_LOGIN_REFUSED', `${what}: the sign-in was refused (${safe(e.error)})`, {
-      hint: `${hint}; ${seeDocs('ERR_OIDC_LOGIN_REFUSED')}`,
-      cause: e,
-    });
+    return sourceError(
+      'denied',
+      'ERR_OIDC_LOGIN_REFUSED',
+      `${what}: the sign-in was refused (${safe(e.error)})`,
+      `${hint}`,
+      { cause: e },
+    );
   }
   const name = (e as Error)?.name;
   // The first system error code down the cause chain (undici nests it, in AggregateErrors too).
@@ -204,34 +209,41 @@ export function oidcError(e: unknown, what: string, where: Where): KeybrokerErro
     causeName === 'TimeoutError' ||
     causeName === 'AbortError'
   ) {
-    return unreachableError('ERR_OIDC_UNREACHABLE', `${what}: no answer in time`, {
-      hint: `check the network and the issuer address; ${seeDocs('ERR_OIDC_UNREACHABLE')}`,
-      cause: e,
-    });
+    return sourceError(
+      'unreachable',
+      'ERR_OIDC_UNREACHABLE',
+      `${what}: no answer in time`,
+      'check the network and the issuer address',
+      { cause: e },
+    );
   }
   if (e instanceof TypeError || causeCode !== '') {
-    return unreachableError(
+    return sourceError(
+      'unreachable',
       'ERR_OIDC_UNREACHABLE',
       `${what}: the provider cannot be reached${causeCode ? ` (${safe(causeCode)})` : ''}`,
-      { hint: `check the network and the issuer address; ${seeDocs('ERR_OIDC_UNREACHABLE')}`, cause: e },
+      'check the network and the issuer address',
+      { cause: e },
     );
   }
   if (e instanceof client.ClientError) {
     // The provider answered something openid-client will not accept (wrong issuer, a bad
     // response): it is the provider's or the configuration's fault, not the network's.
-    return missingError(
+    return sourceError(
+      'missing',
       'ERR_OIDC_BAD_RESPONSE',
       `${what}: the provider's answer was refused (${safe(e.message)})`,
-      {
-        hint: `check that issuer is exactly the provider's issuer; ${seeDocs('ERR_OIDC_BAD_RESPONSE')}`,
-        cause: e,
-      },
+      "check that issuer is exactly the provider's issuer",
+      { cause: e },
     );
   }
-  return unreachableError('ERR_OIDC_UNREACHABLE', `${what}: ${safe(name ?? 'error')}`, {
-    hint: `check the network and the issuer address; ${seeDocs('ERR_OIDC_UNREACHABLE')}`,
-    cause: e,
-  });
+  return sourceError(
+    'unreachable',
+    'ERR_OIDC_UNREACHABLE',
+    `${what}: ${safe(name ?? 'error')}`,
+    'check the network and the issuer address',
+    { cause: e },
+  );
 }
 
 /** Text from a server, made printable (contract §7). */

@@ -12,19 +12,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { VaultAuthConfig, VaultConnectionConfig } from '../config/types.js';
-import {
-  configError,
-  deniedError,
-  isKeybrokerError,
-  type KeybrokerError,
-  missingError,
-  seeDocs,
-  unreachableError,
-} from '../errors.js';
+import { isKeybrokerError, type KeybrokerError } from '../errors.js';
 import { createNetClient, type NetClient } from '../net/client.js';
 import { deadlineAt } from '../platform/deadline.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
 import { isObject } from '../platform/text.js';
+import { sourceError } from './failure.js';
 import type { SourceDeps, TokenRequest } from './types.js';
 import { openVaultAdapter, type VaultAdapter, type VaultRequestOptions } from './vault-adapter.js';
 
@@ -57,9 +50,12 @@ export { isObject };
 export function vaultAddress(config: VaultConnectionConfig): string {
   const address = config.address?.trim();
   if (!address) {
-    throw configError('ERR_VAULT_NO_ADDRESS', 'vault: no Vault address configured', {
-      hint: `set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200; ${seeDocs('ERR_VAULT_NO_ADDRESS')}`,
-    });
+    throw sourceError(
+      'config',
+      'ERR_VAULT_NO_ADDRESS',
+      'vault: no Vault address configured',
+      "set VAULT_ADDR or the profile's source.address, e.g. https://vault.example.com:8200",
+    );
   }
   let url: URL;
   try {
@@ -68,9 +64,12 @@ export function vaultAddress(config: VaultConnectionConfig): string {
     url = new URL('invalid:');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw configError('ERR_VAULT_BAD_ADDRESS', `vault: address ${address} is not an http(s) URL`, {
-      hint: `set VAULT_ADDR or source.address to a URL such as https://vault.example.com:8200; ${seeDocs('ERR_VAULT_BAD_ADDRESS')}`,
-    });
+    throw sourceError(
+      'config',
+      'ERR_VAULT_BAD_ADDRESS',
+      `vault: address ${address} is not an http(s) URL`,
+      'set VAULT_ADDR or source.address to a URL such as https://vault.example.com:8200',
+    );
   }
   return address.replace(/\/+$/, '');
 }
@@ -112,16 +111,22 @@ function vaultErrorsOf(e: unknown): string[] {
 }
 
 export function timeoutError(config: VaultConnectionConfig, cause?: unknown): KeybrokerError {
-  return unreachableError('ERR_VAULT_TIMEOUT', `${vaultAt(config)}: no answer before the deadline`, {
-    hint: `check VAULT_ADDR and the network, or raise the profile's timeoutMs; ${seeDocs('ERR_VAULT_TIMEOUT')}`,
-    cause,
-  });
+  return sourceError(
+    'unreachable',
+    'ERR_VAULT_TIMEOUT',
+    `${vaultAt(config)}: no answer before the deadline`,
+    "check VAULT_ADDR and the network, or raise the profile's timeoutMs",
+    { cause },
+  );
 }
 
 export function badResponseError(op: VaultOperation, why: string): KeybrokerError {
-  return unreachableError('ERR_VAULT_BAD_RESPONSE', `${op.what}: ${why}`, {
-    hint: `check that VAULT_ADDR points at Vault itself and not at a proxy or login page; ${seeDocs('ERR_VAULT_BAD_RESPONSE')}`,
-  });
+  return sourceError(
+    'unreachable',
+    'ERR_VAULT_BAD_RESPONSE',
+    `${op.what}: ${why}`,
+    'check that VAULT_ADDR points at Vault itself and not at a proxy or login page',
+  );
 }
 
 /** Turns whatever node-vault or axios threw into a typed error (or rethrows a bug). */
@@ -150,10 +155,13 @@ export function mapVaultError(
     return timeoutError(config, e);
   }
   if (code && TLS_CODES.test(code)) {
-    return unreachableError('ERR_VAULT_TLS', `${vaultAt(config)}: TLS failed (${code})`, {
-      hint: `set the profile's caCert or VAULT_CACERT to the CA that signed Vault's certificate, and check VAULT_ADDR's host name and scheme; ${seeDocs('ERR_VAULT_TLS')}`,
-      cause: e,
-    });
+    return sourceError(
+      'unreachable',
+      'ERR_VAULT_TLS',
+      `${vaultAt(config)}: TLS failed (${code})`,
+      "set the profile's caCert or VAULT_CACERT to the CA that signed Vault's certificate, and check VAULT_ADDR's host name and scheme",
+      { cause: e },
+    );
   }
   const why =
     code === 'ECONNREFUSED'
@@ -169,10 +177,13 @@ export function mapVaultError(
             ? `network error (${code})`
             : undefined;
   if (why !== undefined || (isObject(e) && e.isAxiosError === true)) {
-    return unreachableError('ERR_VAULT_UNREACHABLE', `${vaultAt(config)}: ${why ?? 'network error'}`, {
-      hint: `check VAULT_ADDR (or the profile's address) and that Vault is running and reachable; ${seeDocs('ERR_VAULT_UNREACHABLE')}`,
-      cause: e,
-    });
+    return sourceError(
+      'unreachable',
+      'ERR_VAULT_UNREACHABLE',
+      `${vaultAt(config)}: ${why ?? 'network error'}`,
+      "check VAULT_ADDR (or the profile's address) and that Vault is running and reachable",
+      { cause: e },
+    );
   }
   throw e;
 }
@@ -188,90 +199,113 @@ function mapStatus(
 ): KeybrokerError {
   const wait = retryAfterSec !== undefined ? { retryAfterSec } : {};
   if (status === 503 && errors.some((m) => /sealed/i.test(m))) {
-    return unreachableError('ERR_VAULT_SEALED', `${vaultAt(config)}: Vault is sealed`, {
-      hint: `ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node; ${seeDocs('ERR_VAULT_SEALED')}`,
-      cause,
-      ...wait,
-    });
+    return sourceError(
+      'unreachable',
+      'ERR_VAULT_SEALED',
+      `${vaultAt(config)}: Vault is sealed`,
+      'ask the Vault operators to unseal it, or point VAULT_ADDR at an unsealed node',
+      { cause, ...wait },
+    );
   }
   if (status === 429) {
     const after = retryAfterSec !== undefined ? `, Retry-After ${retryAfterSec} s` : '';
-    return unreachableError(
+    return sourceError(
+      'unreachable',
       'ERR_VAULT_RATE_LIMITED',
       `${op.what}: Vault's rate limit refused the request (HTTP 429${after})`,
-      {
-        hint: `keybroker waits before asking again; if it persists, ask the Vault operators about the rate limit quota on ${op.apiPath}; ${seeDocs('ERR_VAULT_RATE_LIMITED')}`,
-        cause,
-        ...wait,
-      },
+      `keybroker waits before asking again; if it persists, ask the Vault operators about the rate limit quota on ${op.apiPath}`,
+      { cause, ...wait },
     );
   }
   if (status >= 500 || status === 412) {
-    return unreachableError('ERR_VAULT_SERVER_ERROR', `${op.what}: Vault answered HTTP ${status}`, {
-      hint: `retry later, and check that VAULT_ADDR points at a healthy Vault node; ${seeDocs('ERR_VAULT_SERVER_ERROR')}`,
-      cause,
-      ...wait,
-    });
+    return sourceError(
+      'unreachable',
+      'ERR_VAULT_SERVER_ERROR',
+      `${op.what}: Vault answered HTTP ${status}`,
+      'retry later, and check that VAULT_ADDR points at a healthy Vault node',
+      { cause, ...wait },
+    );
   }
   if (op.kind === 'login' && status >= 400 && status < 500) {
-    return deniedError('ERR_VAULT_LOGIN_FAILED', `${op.what}: login refused (HTTP ${status})`, {
-      hint: `check the role and the credential (${authOrigin}); ${seeDocs('ERR_VAULT_LOGIN_FAILED')}`,
-      cause,
-    });
+    return sourceError(
+      'denied',
+      'ERR_VAULT_LOGIN_FAILED',
+      `${op.what}: login refused (HTTP ${status})`,
+      `check the role and the credential (${authOrigin})`,
+      { cause },
+    );
   }
   if (status === 404) {
-    return missingError('ERR_VAULT_NOT_FOUND', `${op.what}: not found at ${op.apiPath} (HTTP 404)`, {
-      hint: `check the path (and namespace); ${seeDocs('ERR_VAULT_NOT_FOUND')}`,
-      cause,
-    });
+    return sourceError(
+      'missing',
+      'ERR_VAULT_NOT_FOUND',
+      `${op.what}: not found at ${op.apiPath} (HTTP 404)`,
+      'check the path (and namespace)',
+      { cause },
+    );
   }
   if (op.kind === 'identity' && status === 400) {
     if (errors.some((m) => /not found|no role/i.test(m))) {
-      return missingError('ERR_VAULT_NOT_FOUND', `${op.what}: no such role (HTTP 400)`, {
-        hint: `create it with vault write identity/oidc/role/<role> key=<key>; ${seeDocs('ERR_VAULT_NOT_FOUND')}`,
-        cause,
-      });
+      return sourceError(
+        'missing',
+        'ERR_VAULT_NOT_FOUND',
+        `${op.what}: no such role (HTTP 400)`,
+        'create it with vault write identity/oidc/role/<role> key=<key>',
+        { cause },
+      );
     }
-    return deniedError(
+    return sourceError(
+      'denied',
       'ERR_VAULT_IDENTITY_REFUSED',
       `${op.what}: Vault refused to mint the token (HTTP 400)`,
-      {
-        hint: `log in with an auth method that has an identity entity (a root token has none), and allow the role's client_id on its key; ${seeDocs('ERR_VAULT_IDENTITY_REFUSED')}`,
-        cause,
-      },
+      "log in with an auth method that has an identity entity (a root token has none), and allow the role's client_id on its key",
+      { cause },
     );
   }
   const why = status === 401 || status === 403 ? 'permission denied' : 'request refused';
-  return deniedError('ERR_VAULT_DENIED', `${op.what}: ${why} (HTTP ${status})`, {
-    hint: `the token (${authOrigin}) may have expired, or its policy lacks read on ${op.apiPath}; ${seeDocs('ERR_VAULT_DENIED')}`,
-    cause,
-  });
+  return sourceError(
+    'denied',
+    'ERR_VAULT_DENIED',
+    `${op.what}: ${why} (HTTP ${status})`,
+    `the token (${authOrigin}) may have expired, or its policy lacks read on ${op.apiPath}`,
+    { cause },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Credentials read from files and the environment
 
 /**
- * Reads a credential file. A Vault token or an approle secret id is checked as ssh checks a
+ * Reads a credential file. A Vault token, an approle secret id or a cert key is checked as ssh checks a
  * private key (yours, no group or other bits: exit 6 otherwise), since anyone who can read it
  * can act as you; a Kubernetes or CI JWT file is not (the kubelet mounts them 0644).
  */
-function readCredentialFile(file: string, what: string, deps: SourceDeps, mustBePrivate: boolean): string {
-  let text: string;
+function readCredentialBytes(file: string, what: string, mustBePrivate: boolean): Buffer {
   try {
     if (mustBePrivate) assertPrivateFile(file, fs.statSync(file), `vault: ${what}`);
-    text = fs.readFileSync(file, 'utf8').trim();
+    return fs.readFileSync(file);
   } catch (e) {
     if (isKeybrokerError(e)) throw e;
     const code = isObject(e) && typeof e.code === 'string' ? e.code : 'error';
-    throw configError('ERR_VAULT_CREDENTIAL_FILE', `vault: cannot read ${what} ${file} (${code})`, {
-      hint: `check the path and its permissions; ${seeDocs('ERR_VAULT_CREDENTIAL_FILE')}`,
-    });
+    throw sourceError(
+      'config',
+      'ERR_VAULT_CREDENTIAL_FILE',
+      `vault: cannot read ${what} ${file} (${code})`,
+      'check the path and its permissions',
+    );
   }
+}
+
+/** A credential file's text (a token, a secret id, a JWT): exit 2 when it is empty. */
+function readCredentialFile(file: string, what: string, deps: SourceDeps, mustBePrivate: boolean): string {
+  const text = readCredentialBytes(file, what, mustBePrivate).toString('utf8').trim();
   if (!text) {
-    throw configError('ERR_VAULT_CREDENTIAL_FILE', `vault: ${what} ${file} is empty`, {
-      hint: `write the credential into it; ${seeDocs('ERR_VAULT_CREDENTIAL_FILE')}`,
-    });
+    throw sourceError(
+      'config',
+      'ERR_VAULT_CREDENTIAL_FILE',
+      `vault: ${what} ${file} is empty`,
+      'write the credential into it',
+    );
   }
   deps.logger.addSecret(text);
   return text;
@@ -302,9 +336,12 @@ function staticToken(auth: { tokenFile?: string }, deps: SourceDeps): StaticToke
       origin: `token from ${auth.tokenFile}`,
     };
   }
-  throw deniedError('ERR_VAULT_NO_TOKEN', 'vault: no Vault token found', {
-    hint: `run vault login, set VAULT_TOKEN, or set source.auth.tokenFile; ${seeDocs('ERR_VAULT_NO_TOKEN')}`,
-  });
+  throw sourceError(
+    'denied',
+    'ERR_VAULT_NO_TOKEN',
+    'vault: no Vault token found',
+    'run vault login, set VAULT_TOKEN, or set source.auth.tokenFile',
+  );
 }
 
 function loginOrigin(auth: Exclude<VaultAuthConfig, { method: 'token' }>): string {
@@ -339,12 +376,11 @@ function loadCaCert(config: VaultConnectionConfig): Buffer | undefined {
     return fs.readFileSync(config.caCert);
   } catch (e) {
     const code = isObject(e) && typeof e.code === 'string' ? e.code : 'error';
-    throw configError(
+    throw sourceError(
+      'config',
       'ERR_VAULT_CA_CERT',
       `vault: cannot read the CA certificate ${config.caCert} (${code})`,
-      {
-        hint: `fix the profile's caCert or VAULT_CACERT; ${seeDocs('ERR_VAULT_CA_CERT')}`,
-      },
+      "fix the profile's caCert or VAULT_CACERT",
     );
   }
 }
@@ -354,19 +390,10 @@ function loadCaCert(config: VaultConnectionConfig): Buffer | undefined {
  * (yours, no group or other bits: exit 6); the certificate is public.
  */
 function loadClientCert(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
-  const read = (file: string, what: string, mustBePrivate: boolean): Buffer => {
-    try {
-      if (mustBePrivate) assertPrivateFile(file, fs.statSync(file), `vault: ${what}`);
-      return fs.readFileSync(file);
-    } catch (e) {
-      if (isKeybrokerError(e)) throw e;
-      const code = isObject(e) && typeof e.code === 'string' ? e.code : 'error';
-      throw configError('ERR_VAULT_CREDENTIAL_FILE', `vault: cannot read ${what} ${file} (${code})`, {
-        hint: `check the path and its permissions; ${seeDocs('ERR_VAULT_CREDENTIAL_FILE')}`,
-      });
-    }
+  return {
+    cert: readCredentialBytes(certFile, 'certificate file', false),
+    key: readCredentialBytes(keyFile, 'key file', true),
   };
-  return { cert: read(certFile, 'certificate file', false), key: read(keyFile, 'key file', true) };
 }
 
 /** The network client for a Vault connection: trust store, caCert, verification, proxy. */
@@ -437,9 +464,12 @@ export async function openVaultSession(options: OpenOptions): Promise<{
       else if (auth.secretIdEnv) {
         const v = deps.env[auth.secretIdEnv]?.trim();
         if (!v) {
-          throw configError('ERR_VAULT_CREDENTIAL_ENV', `vault: ${auth.secretIdEnv} is not set`, {
-            hint: `export ${auth.secretIdEnv} with the approle secret id, or use secretIdFile; ${seeDocs('ERR_VAULT_CREDENTIAL_ENV')}`,
-          });
+          throw sourceError(
+            'config',
+            'ERR_VAULT_CREDENTIAL_ENV',
+            `vault: ${auth.secretIdEnv} is not set`,
+            `export ${auth.secretIdEnv} with the approle secret id, or use secretIdFile`,
+          );
         }
         deps.logger.addSecret(v);
         data.secret_id = v;
