@@ -17,6 +17,9 @@ import { audienceParams, type OidcSession, openSession, type SessionDeps } from 
 
 export type SignInFlow = 'device' | 'browser';
 
+/** How long logout waits for the provider to revoke the refresh token. */
+const REVOCATION_TIMEOUT_MS = 8000;
+
 export interface SignInDeps extends SessionDeps {
   /** One line on stderr (the logger's warn, unprefixed lines are the caller's). */
   say: (line: string) => void;
@@ -103,14 +106,17 @@ async function deviceFlow(flow: FlowInput): Promise<Tokens> {
     `keybroker: to sign in, open ${safe(auth.verification_uri)} and enter the code ${safe(auth.user_code)}`,
   );
   if (auth.verification_uri_complete) deps.say(`keybroker: or open ${safe(auth.verification_uri_complete)}`);
+  const signInWait = createDeadline(waitMs);
   try {
     // openid-client polls at the provider's interval, slows down on slow_down and waits on
     // authorization_pending; access_denied and expired_token end it.
     return await client.pollDeviceAuthorizationGrant(config, auth, audienceParams(source), {
-      signal: AbortSignal.timeout(waitMs),
+      signal: signInWait.signal,
     });
   } catch (e) {
     throw oidcError(e, `login to profile ${where.profile}`, where);
+  } finally {
+    signInWait.clear();
   }
 }
 
@@ -271,10 +277,11 @@ export async function signOut(
     let revoked = false;
     let revocationError: unknown;
     if (secret) {
+      const revocation = createDeadline(REVOCATION_TIMEOUT_MS);
       try {
         const config = await openClient(
           source,
-          { env: deps.env, platform: deps.platform, signal: AbortSignal.timeout(8000) },
+          { env: deps.env, platform: deps.platform, signal: revocation.signal },
           session.where,
           identity?.server,
         );
@@ -286,6 +293,8 @@ export async function signOut(
         revocationError = isKeybrokerError(e)
           ? e
           : oidcError(e, `logout of profile ${profile}: revocation at ${source.issuer}`, session.where);
+      } finally {
+        revocation.clear();
       }
     }
     // Every local trace goes, whatever the provider said.
