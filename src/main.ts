@@ -23,9 +23,12 @@ export interface MainOptions {
   startEpochMs?: number;
 }
 
-export function createContext(globals: GlobalOptions, startMs?: number): AppContext {
+export function createContext(globals: GlobalOptions, startEpochMs?: number): AppContext {
   const env = process.env;
   const debug = globals.debug || env.KEYBROKER_DEBUG === '1';
+  // Only --debug reads the clock its timings use: the global `performance` loads perf_hooks.
+  const startMs =
+    debug && startEpochMs !== undefined ? performance.now() - (Date.now() - startEpochMs) : undefined;
   let userName = '';
   try {
     userName = os.userInfo().username;
@@ -189,9 +192,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
         ...(tokenPath.config !== undefined ? { config: tokenPath.config } : {}),
       }
     : quickGlobals(argv);
-  const startMs =
-    options.startEpochMs === undefined ? undefined : performance.now() - (Date.now() - options.startEpochMs);
-  const ctx = createContext(globals, startMs);
+  const ctx = createContext(globals, options.startEpochMs);
   const ignored = ignoredConfigFlagWarning(configInputs(ctx, ctx.globals));
   if (ignored) ctx.logger.warn(ignored);
   try {

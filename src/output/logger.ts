@@ -24,7 +24,8 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const now = options.now ?? (() => performance.now());
-  const start = options.startMs ?? now();
+  // Without --debug no line carries a time, and the clock is never read.
+  const start = options.debug ? (options.startMs ?? now()) : 0;
   const secrets = new Set<string>();
   const redact = (s: string) => {
     let out = s;
