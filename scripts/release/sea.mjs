@@ -5,6 +5,7 @@
  * linux-arm64, wine for win-x64), injection with postject, and signature handling.
  */
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -135,28 +136,77 @@ export function nodeRunner(kind, nodeBinary, cacheRoot) {
   }
 }
 
-function run(runner, args, cwd) {
+function run(runner, args, cwd, env = process.env) {
   const [cmd, ...rest] = runner.argv;
   return execFileSync(cmd, [...rest, ...args], {
     cwd,
-    env: { ...process.env, ...runner.env },
+    env: { ...env, ...runner.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
   });
 }
 
-/** Compiles each file as src/platform/sea.ts does and writes its V8 code cache beside it. */
+/**
+ * Loads the second stage as src/platform/sea.ts does (from files here) and, with KB_WARM_ARGS,
+ * runs it once (a JWT mint in a throwaway home), then writes each file's V8 code cache beside
+ * it. A cache made after the run also holds the functions that run compiled, so a cold mint
+ * does not compile them again; files the run did not load get a cache of their top level.
+ */
 const CODE_CACHE_SCRIPT = `
-const fs = require('fs'), vm = require('vm'), { wrap } = require('module');
+const fs = require('fs'), path = require('path'), vm = require('vm'), { wrap } = require('module');
 const [prefix, suffix, ...names] = process.argv.slice(2);
-for (const name of names) {
-  const opts = { filename: prefix + name, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER };
-  const code = wrap(fs.readFileSync(prefix + name, 'utf8'));
-  const data = new vm.Script(code, opts).createCachedData();
-  if (new vm.Script(code, { ...opts, cachedData: data }).cachedDataRejected) throw new Error(name + ': code cache rejected by its own Node');
-  fs.writeFileSync(prefix + name + suffix, data);
+const opts = (name) => ({ filename: prefix + name, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+const source = (name) => wrap(fs.readFileSync(prefix + name, 'utf8'));
+const scripts = new Map(), loaded = new Map();
+function load(name) {
+  const known = loaded.get(name);
+  if (known) return known.exports;
+  const script = new vm.Script(source(name), opts(name));
+  scripts.set(name, script);
+  const mod = { exports: {} };
+  loaded.set(name, mod);
+  const dir = path.posix.dirname(name);
+  const req = (id) => (id.startsWith('./') || id.startsWith('../') ? load(path.posix.join(dir, id)) : require(id));
+  script.runInThisContext().call(mod.exports, mod.exports, req, mod, process.execPath, path.dirname(process.execPath));
+  return mod.exports;
 }
+async function warm() {
+  if (!process.env.KB_WARM_ARGS) return;
+  const code = await load('main.cjs').main(JSON.parse(process.env.KB_WARM_ARGS), {});
+  if (code !== 0) throw new Error('the warm-up run exited ' + code);
+}
+warm().then(() => {
+  for (const name of names) {
+    const data = (scripts.get(name) ?? new vm.Script(source(name), opts(name))).createCachedData();
+    if (new vm.Script(source(name), { ...opts(name), cachedData: data }).cachedDataRejected) throw new Error(name + ': code cache rejected by its own Node');
+    fs.writeFileSync(prefix + name + suffix, data);
+  }
+}).then(() => process.exit(0), (e) => { process.stderr.write(String(e && e.stack || e) + '\\n'); process.exit(1); });
 `;
+
+/** A throwaway home with a jwt profile (a fresh P-256 key): what the code cache's warm-up mints with. */
+function warmUpHome(dir) {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'config', 'keybroker'), { recursive: true, mode: 0o700 });
+  const key = path.join(dir, 'key.pem');
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  fs.writeFileSync(key, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  fs.writeFileSync(
+    path.join(dir, 'config', 'keybroker', 'config.json'),
+    JSON.stringify({ profiles: { default: { source: { type: 'jwt', signingKey: { file: key } } } } }),
+    { mode: 0o600 },
+  );
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    LANG: 'C',
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+    XDG_STATE_HOME: path.join(dir, 'state'),
+    KEYBROKER_MANAGED_CONFIG: path.join(dir, 'managed.json'),
+    KB_WARM_ARGS: JSON.stringify(['--no-cache']),
+  };
+}
 
 /**
  * Writes the SEA preparation blob for one target into `work` and returns its path.
@@ -180,7 +230,9 @@ export function makeBlob({ work, stages, assets, runner, hostRunner }) {
   const codeCache = runner !== null;
   if (codeCache) {
     fs.writeFileSync(path.join(work, 'code-cache.cjs'), CODE_CACHE_SCRIPT);
-    run(runner, ['code-cache.cjs', MAIN_PREFIX, CACHE_SUFFIX, ...stages.mainFiles], work);
+    const env = warmUpHome(path.join(work, 'warm-up-home'));
+    run(runner, ['code-cache.cjs', MAIN_PREFIX, CACHE_SUFFIX, ...stages.mainFiles], work, env);
+    fs.rmSync(path.join(work, 'warm-up-home'), { recursive: true, force: true });
     for (const rel of stages.mainFiles) {
       seaAssets[MAIN_PREFIX + rel + CACHE_SUFFIX] = MAIN_PREFIX + rel + CACHE_SUFFIX;
     }
@@ -194,6 +246,11 @@ export function makeBlob({ work, stages, assets, runner, hostRunner }) {
     // developer's shell) would make V8 reject the code cache with a warning on every run,
     // and --require would run foreign code inside the credential broker.
     execArgvExtension: 'none',
+    // A young generation that starts at 16 MB instead of growing from 1 MB: a cold run (the
+    // second stage's code, node:crypto) no longer stops for several scavenges; about 9 ms of
+    // a JWT mint, nothing on a cache hit or its peak RSS (docs/performance.md). Heap sizes are
+    // not part of V8's code-cache check.
+    execArgv: ['--min-semi-space-size=16'],
     useCodeCache: codeCache,
     assets: seaAssets,
   };
