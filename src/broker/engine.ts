@@ -46,7 +46,7 @@ const DECISION_WORDS: Record<Decision['action'], string> = {
   serve: 'still fresh, served from the cache',
   'refresh-ahead':
     'in the last quarter of its usable life, refreshing ahead (the cached token is printed if that fails)',
-  force:
+  'replace-rejected':
     'the same Claude Code process asked again within the TTL it was given, so its token was rejected: fetching a new one',
   fetch: 'nothing servable, fetching from the source',
 };
@@ -257,7 +257,7 @@ export function createCachedSource(
     }
     if (again && changedSince(before, again) && mayUse(run, again)) {
       run.entry = again;
-      if (run.decision.action === 'force') run.decision = { action: 'serve' };
+      if (run.decision.action === 'replace-rejected') run.decision = { action: 'serve' };
     } else if (
       again &&
       before &&
@@ -286,7 +286,7 @@ export function createCachedSource(
 
   /** With --refresh or a rejected token, only a token fetched since this run began will do. */
   function mayUse(run: Run, again: CacheEntry): boolean {
-    const mustBeNew = run.req.refresh || run.decision.action === 'force';
+    const mustBeNew = run.req.refresh || run.decision.action === 'replace-rejected';
     return !mustBeNew || again.fetchedAtMs >= run.req.invocationStartMs;
   }
 
@@ -356,7 +356,7 @@ export function createCachedSource(
       ...(fetched.expiresAtMs !== undefined ? { expiresAtMs: fetched.expiresAtMs } : {}),
       ...(fetched.jti !== undefined ? { jti: fetched.jti } : {}),
       ...(fetched.meta !== undefined ? { meta: fetched.meta } : {}),
-      ...(decision.action === 'force'
+      ...(decision.action === 'replace-rejected'
         ? { forcedAtMs: fetchedAtMs }
         : entry?.forcedAtMs
           ? { forcedAtMs: entry.forcedAtMs }
@@ -377,7 +377,7 @@ export function createCachedSource(
       `fetched token ${fresh.fingerprint}${fresh.expiresAtMs ? ` expiring ${new Date(fresh.expiresAtMs).toISOString()}` : ''}`,
     );
     const cache: CacheOutcome =
-      decision.action === 'force'
+      decision.action === 'replace-rejected'
         ? 'rejected'
         : decision.action === 'refresh-ahead' || req.refresh
           ? 'refresh'
@@ -406,7 +406,7 @@ export function createCachedSource(
     if (next && !entry) await store.writeBlob(backoffBlob, JSON.stringify(next)).catch(() => {});
     if (next && entry) {
       await writeEntry({ ...entry, ...next });
-      if (decision.action === 'refresh-ahead' || decision.action === 'force') {
+      if (decision.action === 'refresh-ahead' || decision.action === 'replace-rejected') {
         log.warn(
           `warning: refreshing the token failed (${err.code}); printing the cached token, still valid`,
         );

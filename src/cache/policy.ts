@@ -107,8 +107,8 @@ export function isRejection(
   return nowMs < record.servedAtMs + record.ttlMs;
 }
 
-/** Forced refreshes for one profile happen at most once per minRefreshIntervalMs. */
-export function mayForceRefresh(
+/** A rejected token is replaced at most once per minRefreshIntervalMs for one profile. */
+export function mayReplaceRejected(
   entry: CacheEntry | undefined,
   nowMs: number,
   minRefreshIntervalMs: number,
@@ -230,10 +230,11 @@ export interface GateInput {
 
 /**
  * Whether a call that would talk to the source may: not inside the backoff window, whatever is
- * cached. A rejected token (force) is asked about at once, limited by minRefreshIntervalMs.
+ * cached. A rejected token (replace-rejected) is asked about at once, limited by minRefreshIntervalMs.
  */
 export function gate(i: GateInput): Gate {
-  if (i.refresh || i.decision === 'force' || !inBackoff(i.record, i.nowMs)) return { action: 'ask' };
+  if (i.refresh || i.decision === 'replace-rejected' || !inBackoff(i.record, i.nowMs))
+    return { action: 'ask' };
   if (i.entry && (i.decision === 'refresh-ahead' || i.decision === 'serve'))
     return { action: 'serve', stale: false };
   if (i.entry && staleUsable(i.entry, i.nowMs, i.params)) return { action: 'serve', stale: true };
@@ -248,7 +249,7 @@ export type Decision =
   /** Print the cached token, but try a refresh first (refresh ahead); on failure print it anyway. */
   | { action: 'refresh-ahead' }
   /** The caller rejected the token it was handed: fetch anew (at most once per min interval). */
-  | { action: 'force' }
+  | { action: 'replace-rejected' }
   /** Nothing servable: fetch (stale may be printed if the source is unreachable). */
   | { action: 'fetch' };
 
@@ -273,7 +274,7 @@ export function decide(input: DecideInput): Decision {
     input.served?.fingerprint === input.entryFingerprint
   ) {
     // The token we handed this caller is still the cached one: it was refused.
-    if (mayForceRefresh(entry, nowMs, input.minRefreshIntervalMs)) return { action: 'force' };
+    if (mayReplaceRejected(entry, nowMs, input.minRefreshIntervalMs)) return { action: 'replace-rejected' };
     // Within the window the newest token is printed (if it is still servable at all).
     if (a.state === 'fresh') return { action: 'serve' };
     return { action: 'fetch' };

@@ -19,7 +19,7 @@ export interface CacheEntry {
   expiresAtMs?: number;
   jti?: string;
   meta?: Record<string, string | number | boolean>;
-  /** Last forced (rejected-token) refresh for this profile, ms since epoch. */
+  /** When a rejected token was last replaced (decision `replace-rejected`), ms since epoch. */
   forcedAtMs?: number;
   /** Negative cache after an upstream failure: no new attempt before this time. */
   backoffUntilMs?: number;

@@ -9,7 +9,7 @@ import {
   inBackoff,
   isRejection,
   livesLongEnough,
-  mayForceRefresh,
+  mayReplaceRejected,
   nextBackoff,
   nextRefreshMs,
   type PolicyParams,
@@ -118,9 +118,9 @@ describe('rejected tokens', () => {
     expect(isRejection(served, T0 + 10, T0)).toBe(false);
   });
   it('forced refreshes happen at most once per minimum interval', () => {
-    expect(mayForceRefresh(entry(), T0, 10_000)).toBe(true);
-    expect(mayForceRefresh(entry({ forcedAtMs: T0 }), T0 + 9_999, 10_000)).toBe(false);
-    expect(mayForceRefresh(entry({ forcedAtMs: T0 }), T0 + 10_000, 10_000)).toBe(true);
+    expect(mayReplaceRejected(entry(), T0, 10_000)).toBe(true);
+    expect(mayReplaceRejected(entry({ forcedAtMs: T0 }), T0 + 9_999, 10_000)).toBe(false);
+    expect(mayReplaceRejected(entry({ forcedAtMs: T0 }), T0 + 10_000, 10_000)).toBe(true);
   });
 });
 
@@ -145,7 +145,9 @@ describe('decide', () => {
   });
   it('forces a refresh when the caller was handed the cached token within its TTL', () => {
     const served = { fingerprint: 'abc', servedAtMs: T0, ttlMs: 300_000 };
-    expect(decide({ ...base, served, entry: entry(), nowMs: T0 + 5000 })).toEqual({ action: 'force' });
+    expect(decide({ ...base, served, entry: entry(), nowMs: T0 + 5000 })).toEqual({
+      action: 'replace-rejected',
+    });
     expect(decide({ ...base, served, entry: entry({ forcedAtMs: T0 }), nowMs: T0 + 5000 })).toEqual({
       action: 'serve',
     });
@@ -240,7 +242,7 @@ describe('backoff, whatever is cached', () => {
     });
     expect(g({ record: { ...record, retryAfterUntilMs: T0 + 400_000 } })).toMatchObject({ retryAfter: true });
     expect(g({ refresh: true })).toEqual({ action: 'ask' });
-    expect(g({ decision: 'force' })).toEqual({ action: 'ask' });
+    expect(g({ decision: 'replace-rejected' })).toEqual({ action: 'ask' });
     expect(g({ nowMs: T0 + 400_000 })).toEqual({ action: 'ask' });
   });
 });
