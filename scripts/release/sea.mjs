@@ -18,15 +18,39 @@ export const MAIN_PREFIX = 'keybroker-main/';
 export const MAIN_ENTRY = 'main.cjs';
 /** A file's V8 code cache is the asset of the same name with this suffix. */
 export const CACHE_SUFFIX = '.cache';
+/** The first stage, an asset that the SEA's main script (BOOT_SCRIPT) compiles with its cache. */
+export const STAGE1_ASSET = 'keybroker-stage1.cjs';
+/** How a CommonJS file is wrapped (Node's own wrapper), the same at build time and at run time. */
+const WRAP = ['(function (exports, require, module, __filename, __dirname) { ', '\n});'];
+
+/**
+ * The SEA's main script. SEA's own `useCodeCache` holds only the main script's top level, so a
+ * cache hit compiled every function it called (about 2 ms). The first stage is therefore an
+ * asset compiled here with a code cache made after a cache hit (CODE_CACHE_SCRIPT); targets
+ * without a cache compile it as before.
+ */
+const BOOT_SCRIPT = `'use strict';
+const sea = require('node:sea');
+const vm = require('node:vm');
+let cachedData;
+try {
+  cachedData = Buffer.from(sea.getRawAsset(${JSON.stringify(STAGE1_ASSET + CACHE_SUFFIX)}));
+} catch {}
+const source = ${JSON.stringify(WRAP[0])} + sea.getAsset(${JSON.stringify(STAGE1_ASSET)}, 'utf8') + ${JSON.stringify(WRAP[1])};
+new vm.Script(source, { filename: ${JSON.stringify(STAGE1_ASSET)}, cachedData })
+  .runInThisContext()
+  .call(module.exports, module.exports, require, module, __filename, __dirname);
+`;
 const AARCH64_SYSROOT = '/usr/aarch64-linux-gnu';
 
 /**
  * Bundles both stages for the executables, with `__KEYBROKER_SEA__` defined: the first stage
- * as one CommonJS file (the SEA's main script), the second stage split as dist/lib is (an
+ * as one CommonJS file (loaded by the SEA's main script, BOOT_SCRIPT), the second stage split as dist/lib is (an
  * entry and chunks, each command and heavy library in its own), each file then turned into
  * CommonJS for src/platform/sea.ts to load from the executable's assets. A cold run compiles
  * only the chunks its path imports (a JWT mint: about 100 KB of 1.9 MB).
- * Returns the first stage's path, the second stage's directory and its files (relative).
+ * Returns the main script's and the first stage's paths, the second stage's directory and its
+ * files (relative).
  */
 export async function bundleStages({ root, config, outDir, version, commit }) {
   fs.rmSync(outDir, { recursive: true, force: true });
@@ -48,11 +72,13 @@ export async function bundleStages({ root, config, outDir, version, commit }) {
     external: ['@napi-rs/keyring', '@napi-rs/keyring-*'],
   };
   const entry = path.join(outDir, 'entry.cjs');
+  fs.writeFileSync(entry, BOOT_SCRIPT);
+  const stage1 = path.join(outDir, STAGE1_ASSET);
   await esbuild.build({
     ...common,
     format: 'cjs',
     entryPoints: [path.join(root, config.entry)],
-    outfile: entry,
+    outfile: stage1,
   });
   const mainDir = path.join(outDir, 'main');
   const split = await esbuild.build({
@@ -98,7 +124,7 @@ export async function bundleStages({ root, config, outDir, version, commit }) {
     mainFiles.push(rel);
   }
   if (!mainFiles.includes(MAIN_ENTRY)) throw new Error(`the second stage has no ${MAIN_ENTRY}`);
-  return { entry, mainDir, mainFiles: mainFiles.sort() };
+  return { entry, stage1, mainDir, mainFiles: mainFiles.sort() };
 }
 
 /** How to run the target's own Node on this machine, or null when it cannot run here. */
@@ -148,9 +174,11 @@ function run(runner, args, cwd, env = process.env) {
 
 /**
  * Loads the second stage as src/platform/sea.ts does (from files here) and, with KB_WARM_ARGS,
- * runs it once (a JWT mint in a throwaway home), then writes each file's V8 code cache beside
- * it. A cache made after the run also holds the functions that run compiled, so a cold mint
- * does not compile them again; files the run did not load get a cache of their top level.
+ * runs it once (a JWT minted and cached in a throwaway home); then runs the first stage
+ * (KB_STAGE1) as BOOT_SCRIPT does, which must answer from that cache. Each file's V8 code
+ * cache is written beside it after the runs: it also holds the functions the runs compiled,
+ * so neither a cold mint nor a cache hit compiles them again. Files the runs did not load get
+ * a cache of their top level.
  */
 const CODE_CACHE_SCRIPT = `
 const fs = require('fs'), path = require('path'), vm = require('vm'), { wrap } = require('module');
@@ -170,21 +198,46 @@ function load(name) {
   script.runInThisContext().call(mod.exports, mod.exports, req, mod, process.execPath, path.dirname(process.execPath));
   return mod.exports;
 }
+function check(name, source, opts, data) {
+  if (new vm.Script(source, { ...opts, cachedData: data }).cachedDataRejected) throw new Error(name + ': code cache rejected by its own Node');
+  fs.writeFileSync(name + suffix, data);
+}
+/** Runs the first stage as a cache hit; its cache after the run. */
+function stage1(name) {
+  const code = ${JSON.stringify(WRAP[0])} + fs.readFileSync(name, 'utf8') + ${JSON.stringify(WRAP[1])};
+  const script = new vm.Script(code, { filename: name });
+  const exit = process.exit;
+  const argv = process.argv;
+  let answered;
+  process.exit = (c) => { answered = c; throw exit; };
+  process.argv = [process.execPath, 'keybroker'];
+  try {
+    const mod = { exports: {} };
+    script.runInThisContext().call(mod.exports, mod.exports, require, mod, process.execPath, path.dirname(process.execPath));
+  } catch (e) {
+    if (e !== exit) throw e;
+  } finally {
+    process.exit = exit;
+    process.argv = argv;
+  }
+  if (answered !== 0) throw new Error('the first stage did not answer from the cache (' + answered + ')');
+  check(name, code, { filename: name }, script.createCachedData());
+}
 async function warm() {
   if (!process.env.KB_WARM_ARGS) return;
   const code = await load('main.cjs').main(JSON.parse(process.env.KB_WARM_ARGS), {});
   if (code !== 0) throw new Error('the warm-up run exited ' + code);
+  if (process.env.KB_STAGE1) stage1(process.env.KB_STAGE1);
 }
 warm().then(() => {
   for (const name of names) {
     const data = (scripts.get(name) ?? new vm.Script(source(name), opts(name))).createCachedData();
-    if (new vm.Script(source(name), { ...opts(name), cachedData: data }).cachedDataRejected) throw new Error(name + ': code cache rejected by its own Node');
-    fs.writeFileSync(prefix + name + suffix, data);
+    check(prefix + name, source(name), opts(name), data);
   }
 }).then(() => process.exit(0), (e) => { process.stderr.write(String(e && e.stack || e) + '\\n'); process.exit(1); });
 `;
 
-/** A throwaway home with a jwt profile (a fresh P-256 key): what the code cache's warm-up mints with. */
+/** A throwaway home with a jwt profile (a fresh P-256 key): what the code caches' warm-up runs in. */
 function warmUpHome(dir) {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(path.join(dir, 'config', 'keybroker'), { recursive: true, mode: 0o700 });
@@ -204,7 +257,8 @@ function warmUpHome(dir) {
     XDG_CACHE_HOME: path.join(dir, 'cache'),
     XDG_STATE_HOME: path.join(dir, 'state'),
     KEYBROKER_MANAGED_CONFIG: path.join(dir, 'managed.json'),
-    KB_WARM_ARGS: JSON.stringify(['--no-cache']),
+    KB_WARM_ARGS: JSON.stringify([]),
+    KB_STAGE1: STAGE1_ASSET,
   };
 }
 
@@ -216,7 +270,8 @@ function warmUpHome(dir) {
  */
 export function makeBlob({ work, stages, assets, runner, hostRunner }) {
   fs.copyFileSync(stages.entry, path.join(work, 'entry.cjs'));
-  const seaAssets = {};
+  fs.copyFileSync(stages.stage1, path.join(work, STAGE1_ASSET));
+  const seaAssets = { [STAGE1_ASSET]: STAGE1_ASSET };
   for (const rel of stages.mainFiles) {
     const name = MAIN_PREFIX + rel;
     fs.mkdirSync(path.dirname(path.join(work, name)), { recursive: true });
@@ -233,8 +288,8 @@ export function makeBlob({ work, stages, assets, runner, hostRunner }) {
     const env = warmUpHome(path.join(work, 'warm-up-home'));
     run(runner, ['code-cache.cjs', MAIN_PREFIX, CACHE_SUFFIX, ...stages.mainFiles], work, env);
     fs.rmSync(path.join(work, 'warm-up-home'), { recursive: true, force: true });
-    for (const rel of stages.mainFiles) {
-      seaAssets[MAIN_PREFIX + rel + CACHE_SUFFIX] = MAIN_PREFIX + rel + CACHE_SUFFIX;
+    for (const name of [STAGE1_ASSET, ...stages.mainFiles.map((rel) => MAIN_PREFIX + rel)]) {
+      seaAssets[name + CACHE_SUFFIX] = name + CACHE_SUFFIX;
     }
   }
   const seaConfig = {
