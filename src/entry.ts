@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { hitPolicy, serveHitSync } from './broker/hit.js';
 import { createFileStore } from './cache/file-store.js';
 import { parseTokenArgv } from './cli/token-args.js';
-import { validatedMarkerName } from './config/fingerprint.js';
+import { validatedMarkerName } from './config/config-digest.js';
 import { configInputs } from './config/inputs.js';
 import { loadConfig, resolveProfile } from './config/load.js';
 import { writeAudit } from './output/audit-record.js';

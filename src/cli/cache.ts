@@ -23,7 +23,7 @@ import { configInputs } from './token.js';
  * `<key>.retry-after` (broker.ts; `.blob` files here, keychain accounts without it), and the
  * temporary file of an interrupted write of any of those, `.<name>.<pid>.<suffix>.tmp`
  * (safe-fs.ts). Apart from keys: the validated-config markers `config-ok-<16 hex>`
- * (config/fingerprint.ts). A new kind of file gets its pattern here.
+ * (config/config-digest.ts). A new kind of file gets its pattern here.
  */
 const MARKER = /^config-ok-[0-9a-f]{16}$/;
 const PROFILE = '[A-Za-z0-9][A-Za-z0-9_.-]{0,63}';

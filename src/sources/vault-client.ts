@@ -80,8 +80,8 @@ export function vaultAt(config: VaultConnectionConfig): string {
   return `vault at ${config.address ?? '(no address)'}${ns}`;
 }
 
-/** A short, stable, non-secret fingerprint for memo names (the memo is per profile already). */
-export function memoFingerprint(parts: unknown[]): string {
+/** The memo key: a short, stable, non-secret hash naming a memo (the memo is per profile already). */
+export function memoKey(parts: unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
 }
 
@@ -445,7 +445,7 @@ export async function openVaultSession(options: OpenOptions): Promise<{
   };
 
   const loginMemoName =
-    auth.method === 'token' ? '' : `vault-login:${memoFingerprint([address, config.namespace ?? '', auth])}`;
+    auth.method === 'token' ? '' : `vault-login:${memoKey([address, config.namespace ?? '', auth])}`;
 
   const login = async (): Promise<{ token: string; origin: string }> => {
     if (auth.method === 'token') throw new Error('unreachable: token auth does not log in');
