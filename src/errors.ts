@@ -8,6 +8,7 @@
  */
 
 import { redactUrls } from './output/redact.js';
+import { printableAscii } from './platform/text.js';
 
 export const ExitCode = {
   ok: 0,
@@ -103,7 +104,5 @@ export function formatErrorLine(e: unknown, docsUrl?: string): string {
 }
 
 function oneLine(s: string): string {
-  return redactUrls(s)
-    .replace(/[\r\n]+/g, ' ')
-    .replace(/[^\x20-\x7e]/g, '?');
+  return printableAscii(redactUrls(s).replace(/[\r\n]+/g, ' '));
 }

@@ -17,6 +17,7 @@ import { configError, ExitCode, formatErrorLine, isKeybrokerError } from './erro
 import { createLogger } from './output/logger.js';
 import { cleanBlock } from './output/redact.js';
 import { stdinIsInteractive } from './platform/process-info.js';
+import { printableAscii } from './platform/text.js';
 
 export interface MainOptions {
   /** Date.now() when the first stage started, for --debug timings. */
@@ -151,7 +152,7 @@ export function usageError(msg: string, argv: string[]) {
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-') && msg === `Unknown argument: ${first}`) {
     const near = closest(first, COMMAND_NAMES);
-    const shown = first.replace(/[^\x20-\x7e]/g, '?');
+    const shown = printableAscii(first);
     return configError('ERR_USAGE', `usage: unknown command ${shown}`, {
       hint: near.length > 0 ? `did you mean ${orList(near)}?` : 'run keybroker --help for the commands',
     });

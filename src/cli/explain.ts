@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { managedDocsUrl } from '../config/docs-url.js';
 import type { AppContext } from '../context.js';
 import { configError } from '../errors.js';
+import { printableAscii } from '../platform/text.js';
 import { closest, orList } from './suggest.js';
 import { configInputs } from './token.js';
 
@@ -57,7 +58,7 @@ export async function runExplain(ctx: AppContext, args: ExplainArgs): Promise<vo
       code.slice(4),
       [...entries.keys()].map((c) => c.slice(4)),
     ).map((c) => `ERR_${c}`);
-    const shown = code.replace(/[^\x20-\x7e]/g, '?');
+    const shown = printableAscii(code);
     throw configError('ERR_USAGE', `explain: no entry for ${shown}`, {
       hint: near.length > 0 ? `did you mean ${orList(near)}?` : 'keybroker explain --list prints every code',
     });

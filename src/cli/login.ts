@@ -7,6 +7,7 @@ import type { OidcSourceConfig } from '../config/types.js';
 import type { AppContext } from '../context.js';
 import { configError, seeDocs } from '../errors.js';
 import { cleanLine } from '../output/redact.js';
+import { printableAscii } from '../platform/text.js';
 import { resolveForCommand } from './token.js';
 
 interface LoginArgs {
@@ -67,10 +68,6 @@ async function runLogin(ctx: AppContext, args: LoginArgs): Promise<void> {
     ...(Number.isInteger(waitEnv) && waitEnv > 0 ? { waitMs: waitEnv } : {}),
   });
   process.stderr.write(
-    `keybroker: signed in to profile ${resolved.name} as ${printable(who.sub)}${who.email ? ` (${printable(who.email)})` : ''}\n`,
+    `keybroker: signed in to profile ${resolved.name} as ${printableAscii(who.sub)}${who.email ? ` (${printableAscii(who.email)})` : ''}\n`,
   );
-}
-
-export function printable(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, '?');
 }

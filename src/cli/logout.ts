@@ -5,7 +5,8 @@
 import type { Argv } from 'yargs';
 import type { AppContext } from '../context.js';
 import { isKeybrokerError } from '../errors.js';
-import { oidcProfile, printable } from './login.js';
+import { printableAscii } from '../platform/text.js';
+import { oidcProfile } from './login.js';
 
 export function register(y: Argv, ctx: AppContext): Argv {
   return y.command(
@@ -29,7 +30,7 @@ async function runLogout(ctx: AppContext): Promise<void> {
     now: ctx.now,
     cacheDir: resolved.cacheDir,
   });
-  const who = out.identity ? ` (${printable(out.identity.sub)})` : '';
+  const who = out.identity ? ` (${printableAscii(out.identity.sub)})` : '';
   if (out.revocationError) {
     // The local login is gone either way; the provider's copy ends when it expires.
     const e = out.revocationError;

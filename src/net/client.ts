@@ -22,6 +22,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { type AgentConnectOpts, Agent as BaseAgent } from 'agent-base';
 import { isKeybrokerError, type KeybrokerError, seeDocs, unreachableError } from '../errors.js';
+import { printableAscii } from '../platform/text.js';
 import { chooseProxy, type ProxyChoice, type ProxySetting } from './proxy-choice.js';
 import { redactUrl } from './redact-url.js';
 import { describeTrust, loadTrustStore, type TrustStore } from './trust.js';
@@ -75,15 +76,13 @@ export const UNTRUSTED_CODES = new Set([
   'CERT_UNTRUSTED',
 ]);
 
-const SAFE = /[^\x20-\x7e]/g;
-
 function distinguishedName(name: unknown): string {
   if (!name || typeof name !== 'object') return '(unknown)';
   const parts: string[] = [];
   for (const [k, v] of Object.entries(name as Record<string, unknown>)) {
     for (const one of Array.isArray(v) ? v : [v]) parts.push(`${k}=${String(one)}`);
   }
-  return (parts.join(', ') || '(empty)').replace(SAFE, '?');
+  return printableAscii(parts.join(', ') || '(empty)');
 }
 
 export function peerInfoOf(socket: tls.TLSSocket): PeerInfo | undefined {

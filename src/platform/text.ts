@@ -19,8 +19,13 @@ export function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** Text from outside quoted in a message, on one line: non-printable characters as `?`, cut at 64. */
-export function printable(s: string, ellipsis = '…'): string {
-  const clean = s.replace(/[^\x20-\x7e]/g, '?');
-  return clean.length > 64 ? `${clean.slice(0, 64)}${ellipsis}` : clean;
+/** Each character outside printable ASCII (space to `~`) as `?`: text from outside, safe on one line. */
+export function printableAscii(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?');
+}
+
+/** Text from outside quoted in a message, on one line: non-printable characters as `?`, cut at `max`. */
+export function printable(s: string, ellipsis = '…', max = 64): string {
+  const clean = printableAscii(s);
+  return clean.length > max ? `${clean.slice(0, max)}${ellipsis}` : clean;
 }

@@ -9,6 +9,7 @@ import * as client from 'openid-client';
 import type { OidcSourceConfig, SecretRef } from '../config/types.js';
 import { isKeybrokerError, type KeybrokerError } from '../errors.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
+import { printableAscii } from '../platform/text.js';
 import { sourceError } from './failure.js';
 
 export { client };
@@ -248,9 +249,7 @@ export function oidcError(e: unknown, what: string, where: Where): KeybrokerErro
 
 /** Text from a server, made printable (contract §7). */
 export function safe(s: string | undefined): string {
-  return String(s ?? '')
-    .replace(/[^\x20-\x7e]/g, '?')
-    .slice(0, 200);
+  return printableAscii(String(s ?? '')).slice(0, 200);
 }
 
 /** The claims of a JWT, without verifying it (the provider's signature is the gateway's to check). */

@@ -12,6 +12,7 @@
 import { maxTtlMsFor } from '../../config/load.js';
 import type { ResolvedProfile } from '../../config/types.js';
 import { unsafeDebugSections } from '../../platform/node-debug.js';
+import { printable } from '../../platform/text.js';
 import { envBlock, type SettingsFile, TTL_VAR } from '../claude-settings.js';
 import { type CheckResult, check } from '../report.js';
 import type { DoctorScope, Env } from './scope.js';
@@ -48,7 +49,7 @@ export function environmentChecks(scope: DoctorScope): CheckResult[] {
       check(
         'env.foreign-code',
         'warn',
-        `${name} is set (${printable(v)}): it loads code or settings into Node that are not keybroker's`,
+        `${name} is set (${printable(v, '...', 80)}): it loads code or settings into Node that are not keybroker's`,
         {
           code: 'ERR_ENV_FOREIGN_CODE',
           hint: `unset ${name} unless you put it there on purpose; the release executable ignores NODE_OPTIONS`,
@@ -151,11 +152,6 @@ export function claimsCheck(resolved: ResolvedProfile): CheckResult | undefined 
     return check('source.claims', 'pass', `${who} decide the claims; the user controls none of them`);
   }
   return undefined;
-}
-
-function printable(s: string): string {
-  const clean = s.replace(/[^\x20-\x7e]/g, '?');
-  return clean.length > 80 ? `${clean.slice(0, 80)}...` : clean;
 }
 
 export type { Env };
