@@ -29,35 +29,36 @@ export interface TokenOptions {
   callerId?: string;
 }
 
-export interface BrokerStores {
+/** The profile's two stores: one for entries and memos, the cache directory for coordination. */
+interface BrokerStores {
   /** Where entries and source memos live: the file store, the keychain, or nothing. */
-  store: CacheStore;
+  entryStore: CacheStore;
   /** The cache directory, for locks and served records; undefined with --no-cache / storage "none". */
-  files?: FileStore;
+  cacheDir?: FileStore;
 }
 
 /** Opens the profile's cache storage (contract §2 "Storage"). */
-export async function openStores(
+async function openStores(
   ctx: AppContext,
   resolved: ResolvedProfile,
   noCache: boolean,
 ): Promise<BrokerStores> {
-  if (noCache || resolved.cache.storage === 'none') return { store: createNullStore() };
-  const files = createFileStore({
+  if (noCache || resolved.cache.storage === 'none') return { entryStore: createNullStore() };
+  const cacheDir = createFileStore({
     dir: resolved.cacheDir,
     onDiscard: (f) => ctx.logger.warn(`warning: discarded a corrupt cache entry ${f}; fetching anew`),
   });
-  files.ensureDir();
-  if (resolved.cache.storage === 'file') return { store: files, files };
+  cacheDir.ensureDir();
+  if (resolved.cache.storage === 'file') return { entryStore: cacheDir, cacheDir };
   try {
     const { createKeychainStore } = await import('../cache/keychain-store.js');
-    const store = await createKeychainStore({ env: ctx.env, platform: ctx.platform, timeoutMs: 2000 });
-    return { store, files };
+    const entryStore = await createKeychainStore({ env: ctx.env, platform: ctx.platform, timeoutMs: 2000 });
+    return { entryStore, cacheDir };
   } catch (e) {
     ctx.logger.warn(
       `warning: cache.storage is "keychain" but the keychain cannot be used (${isKeybrokerError(e) ? e.code : 'error'}); working uncached (unlock the keychain or set cache.storage)`,
     );
-    return { store: createNullStore(), files };
+    return { entryStore: createNullStore(), cacheDir };
   }
 }
 
@@ -65,18 +66,18 @@ export async function openStores(
 function engineDeps(
   ctx: AppContext,
   resolved: ResolvedProfile,
-  { store, files }: BrokerStores,
+  { entryStore, cacheDir }: BrokerStores,
 ): CachedSourceDeps {
   return {
-    store,
+    store: entryStore,
     now: ctx.now,
     random: () => Math.random(),
     log: ctx.logger,
-    ...(files
+    ...(cacheDir
       ? {
           lock: (key, o) =>
             acquireLock({
-              dir: files.dir,
+              dir: cacheDir.dir,
               key,
               deadlineMs: o.deadlineMs,
               now: ctx.now,
@@ -86,10 +87,10 @@ function engineDeps(
               onWait: o.onWait,
             }),
           served: {
-            read: (key, caller) => files.readServed(key, caller),
-            write: (key, caller, record) => files.writeServed(key, caller, record),
+            read: (key, caller) => cacheDir.readServed(key, caller),
+            write: (key, caller, record) => cacheDir.writeServed(key, caller, record),
             prune: (key, beforeMs) => {
-              files.pruneServed(key, beforeMs);
+              cacheDir.pruneServed(key, beforeMs);
             },
           },
         }
@@ -101,15 +102,15 @@ export async function getToken(
   ctx: AppContext,
   resolved: ResolvedProfile,
   options: TokenOptions,
-  stores?: BrokerStores,
 ): Promise<TokenResult> {
-  const opened = stores ?? (await openStores(ctx, resolved, options.noCache));
+  const stores = await openStores(ctx, resolved, options.noCache);
   const key = resolved.cacheKey;
   ctx.logger.debug(
-    `profile ${resolved.name}: source ${resolved.source.type}, ttl ${resolved.ttlMs} ms (${resolved.ttlOrigin}), cache ${opened.store.kind} key ${key}`,
+    `profile ${resolved.name}: source ${resolved.source.type}, ttl ${resolved.ttlMs} ms (${resolved.ttlOrigin}), cache ${stores.entryStore.kind} key ${key}`,
   );
   const engine = createCachedSource(
-    () => createSource(resolved.source, sourceDepsFor(ctx, resolved, ctx.env, memoFor(opened.store, key))),
+    () =>
+      createSource(resolved.source, sourceDepsFor(ctx, resolved, ctx.env, memoFor(stores.entryStore, key))),
     {
       key,
       profile: resolved.name,
@@ -117,7 +118,7 @@ export async function getToken(
       ...hitPolicy(resolved),
       timeoutMs: resolved.timeoutMs,
     },
-    engineDeps(ctx, resolved, opened),
+    engineDeps(ctx, resolved, stores),
   );
   return engine.getToken({
     refresh: options.refresh,
