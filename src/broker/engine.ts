@@ -27,8 +27,9 @@ import type { CacheEntry, CacheStore } from '../cache/types.js';
 import {
   configError,
   ExitCode,
+  internalError,
   isKeybrokerError,
-  KeybrokerError,
+  type KeybrokerError,
   seeDocs,
   unreachableError,
 } from '../errors.js';
@@ -519,13 +520,8 @@ function normalizeFetchError(e: unknown, config: CachedSourceConfig, aborted: bo
       cause: e,
     });
   }
-  return new KeybrokerError(
-    'ERR_INTERNAL',
-    ExitCode.internal,
-    `${what}: unexpected ${e instanceof Error ? e.name : typeof e}`,
-    {
-      hint: `this is a bug; rerun with --debug and report it; ${seeDocs('ERR_INTERNAL')}`,
-      cause: e,
-    },
-  );
+  return internalError('ERR_INTERNAL', `${what}: unexpected ${e instanceof Error ? e.name : typeof e}`, {
+    hint: `this is a bug; rerun with --debug and report it; ${seeDocs('ERR_INTERNAL')}`,
+    cause: e,
+  });
 }

@@ -8,7 +8,7 @@ import { sha256Hex } from '../platform/sha256.js';
 import { type LoadedConfig, stableStringify } from './load.js';
 
 /** The config digest: 16 hex digits of the SHA-256 of the loaded layers (kind, path, content). */
-export function configDigest(loaded: LoadedConfig): string {
+function configDigest(loaded: LoadedConfig): string {
   const layers = loaded.layers.map((l) => [l.kind, l.path, l.exists, l.ignored === true, l.raw ?? null]);
   return sha256Hex(stableStringify(layers)).slice(0, 16);
 }

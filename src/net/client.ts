@@ -24,7 +24,6 @@ import { type AgentConnectOpts, Agent as BaseAgent } from 'agent-base';
 import { isKeybrokerError, type KeybrokerError, seeDocs, unreachableError } from '../errors.js';
 import { printableAscii } from '../platform/text.js';
 import { chooseProxy, type ProxyChoice, type ProxySetting } from './proxy-choice.js';
-import { redactUrl } from './redact-url.js';
 import { describeTrust, loadTrustStore, type TrustStore } from './trust.js';
 import { routeTlsWarnings } from './warnings.js';
 
@@ -324,9 +323,4 @@ export function createNetClient(options: NetClientOptions): NetClient {
     },
   };
   return client;
-}
-
-/** How a URL is shown: credentials redacted. */
-export function shownUrl(url: string | URL): string {
-  return redactUrl(typeof url === 'string' ? url : url.href);
 }
