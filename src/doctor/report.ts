@@ -25,6 +25,9 @@ export interface ProbeResult {
   expiresAt?: string;
   durationMs?: number;
   jwt?: { header: Record<string, unknown>; claims: Record<string, unknown> };
+  /** When the fetch failed: the error code and the exit code the token path gives for it. */
+  code?: string;
+  exitCode?: number;
 }
 
 export interface DoctorReport {
@@ -71,6 +74,9 @@ export function renderText(report: DoctorReport): string {
       lines.push(`  jwt header:  ${JSON.stringify(p.jwt.header)}`);
       lines.push(`  jwt claims:  ${JSON.stringify(p.jwt.claims)}`);
     }
+  }
+  if (report.probe && !report.probe.ok && report.probe.exitCode !== undefined) {
+    lines.push(`probe: the token path exits ${report.probe.exitCode} with ${report.probe.code}`);
   }
   const count = (s: CheckStatus) => report.checks.filter((c) => c.status === s).length;
   const failed = count('fail');

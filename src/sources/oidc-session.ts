@@ -286,16 +286,24 @@ async function pickToken(
   if (required.length > 0) {
     const absent = required.filter((c) => claims?.[c] === undefined);
     if (absent.length > 0) {
-      throw missingError(
+      const refused = missingError(
         'ERR_OIDC_CLAIMS_MISSING',
         `${what}: the token lacks required claim${absent.length > 1 ? 's' : ''} ${absent.join(', ')}${claims ? '' : ' (it is not a JWT)'}`,
         {
           hint: `map the claim${absent.length > 1 ? 's' : ''} at the provider (scopes, claim rules) or change requireClaims; ${seeDocs('ERR_OIDC_CLAIMS_MISSING')}`,
         },
       );
+      // doctor --probe shows what the refused token did carry (claims, never the token).
+      throw Object.assign(refused, { tokenClaims: claims ?? {} });
     }
   }
   return { value, expiresAtMs, ...(claims ? { claims } : {}) };
+}
+
+/** The claims of a token refused for lacking a required claim (ERR_OIDC_CLAIMS_MISSING). */
+export function refusedTokenClaims(e: unknown): Record<string, unknown> | undefined {
+  const claims = (e as { tokenClaims?: unknown } | undefined)?.tokenClaims;
+  return claims !== null && typeof claims === 'object' ? (claims as Record<string, unknown>) : undefined;
 }
 
 /**

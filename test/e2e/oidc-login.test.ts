@@ -87,22 +87,6 @@ describe('keybroker login --device', () => {
     }
   });
 
-  it('doctor checks discovery, the issuer, the clock and who is signed in', async () => {
-    await loginAs(sb, provider, 'alice');
-    const d = await runKeybroker(['doctor', '--json'], sb);
-    const checks = JSON.parse(d.stdout).checks as { id: string; status: string; message: string }[];
-    const oidc = checks.filter((c) => c.id.startsWith('source.oidc'));
-    expect(oidc.map((c) => [c.id, c.status])).toEqual([
-      ['source.oidc.discovery', 'pass'],
-      ['source.oidc.issuer', 'pass'],
-      ['source.oidc.clock', 'pass'],
-      ['source.oidc.login', 'pass'],
-    ]);
-    expect(oidc[3]!.message).toMatch(
-      /^signed in as alice \(alice@example\.test\), groups eng, llm-users since \d{4}-.*; a refresh token is kept for silent renewal$/,
-    );
-  });
-
   it('then the token path renews silently with the refresh token and prints the ID token', async () => {
     await loginAs(sb, provider, 'alice');
     const first = await runKeybroker([], sb);

@@ -1,6 +1,7 @@
 /** `doctor --probe`: the source's server (when it has one), then one real token fetch, shown redacted. */
 import { fingerprint } from '../../cache/entry.js';
 import type { SourceConfig } from '../../config/types.js';
+import { isKeybrokerError } from '../../errors.js';
 import { redactToken } from '../../output/logger.js';
 import { isObject } from '../../platform/text.js';
 import { TTL_VAR } from '../claude-settings.js';
@@ -64,6 +65,11 @@ export function sharedIdentity(claims: Record<string, unknown>): CheckResult | u
   );
 }
 
+/** What the token path would have done: its error code and exit code (contract §1). */
+function failedProbe(e: unknown): ProbeResult {
+  return isKeybrokerError(e) ? { ok: false, code: e.code, exitCode: e.exitCode } : { ok: false };
+}
+
 export async function runProbe(scope: DoctorScope): Promise<{ checks: CheckResult[]; probe: ProbeResult }> {
   const { ctx, env } = scope;
   const resolved = scope.resolved!;
@@ -98,6 +104,10 @@ export async function runProbe(scope: DoctorScope): Promise<{ checks: CheckResul
       const shared = sharedIdentity(jwt.claims);
       if (shared) checks.push(shared);
     }
+    if (src.type === 'oidc') {
+      const { oidcProbeClaims } = await import('../../sources/oidc-checks.js');
+      checks.push(oidcProbeClaims(src, resolved.name, jwt?.claims));
+    }
     if (r.expiresAtMs !== undefined) {
       const left = r.expiresAtMs - ctx.now();
       const need = resolved.ttlMs + resolved.cache.refreshMarginMs;
@@ -122,6 +132,11 @@ export async function runProbe(scope: DoctorScope): Promise<{ checks: CheckResul
     return { checks, probe };
   } catch (e) {
     checks.push(fromError('probe', e));
-    return { checks, probe: { ok: false } };
+    if (src.type === 'oidc') {
+      const { oidcRefusedClaims } = await import('../../sources/oidc-checks.js');
+      const refused = oidcRefusedClaims(src, resolved.name, e);
+      if (refused) checks.push(refused);
+    }
+    return { checks, probe: failedProbe(e) };
   }
 }
