@@ -4,32 +4,20 @@
  * against requireClaims, and `--probe`, which renews once through the token path's own code.
  */
 import * as fs from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deviceLogin, loginAs, oidcConfig } from '../helpers/oidc.js';
-import { makeSandbox, type RunResult, runKeybroker, type Sandbox } from '../helpers/run.js';
-import { type OidcTestProvider, startOidcProvider, TestBrowser } from '../servers/oidc-provider.js';
+import { describe, expect, it } from 'vitest';
+import { deviceLogin, loginAs, oidcConfig, oidcSuite } from '../helpers/oidc.js';
+import { type RunResult, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { type OidcTestProvider, TestBrowser } from '../servers/oidc-provider.js';
 
 let provider: OidcTestProvider;
 let sb: Sandbox;
-
-beforeAll(async () => {
-  provider = await startOidcProvider({
-    users: [
-      { sub: 'alice', email: 'alice@example.test', groups: ['eng', 'llm-users'] },
-      { sub: 'bob', email: 'bob@example.test', groups: ['sales'] },
-    ],
-  });
-});
-afterAll(async () => {
-  await provider.close();
-});
-beforeEach(() => {
-  sb = makeSandbox();
-  sb.writeConfig(oidcConfig(provider.issuer, { requireClaims: ['email', 'groups'] }));
-  provider.grants.length = 0;
-  for (const u of provider.users.values()) u.disabled = false;
-});
-afterEach(() => sb.cleanup());
+oidcSuite(
+  (issuer) => oidcConfig(issuer, { requireClaims: ['email', 'groups'] }),
+  (p, s) => {
+    provider = p;
+    sb = s;
+  },
+);
 
 /** Doctor's text with times, durations and the token's redacted ends made stable. */
 function lines(r: RunResult): string[] {

@@ -3,32 +3,20 @@
  * (oidc-provider on 127.0.0.1): the sign-in is finished through the provider's own pages.
  */
 import * as fs from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claimsOf, DEVICE_LINE, deviceLogin, loginAs, oidcConfig } from '../helpers/oidc.js';
-import { makeSandbox, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { describe, expect, it } from 'vitest';
+import { claimsOf, DEVICE_LINE, deviceLogin, loginAs, oidcConfig, oidcSuite } from '../helpers/oidc.js';
+import { runKeybroker, type Sandbox } from '../helpers/run.js';
 import { type OidcTestProvider, startOidcProvider, TestBrowser } from '../servers/oidc-provider.js';
 
 let provider: OidcTestProvider;
 let sb: Sandbox;
-
-beforeAll(async () => {
-  provider = await startOidcProvider({
-    users: [
-      { sub: 'alice', email: 'alice@example.test', groups: ['eng', 'llm-users'] },
-      { sub: 'bob', email: 'bob@example.test', groups: ['sales'] },
-    ],
-  });
-});
-afterAll(async () => {
-  await provider.close();
-});
-beforeEach(() => {
-  sb = makeSandbox();
-  sb.writeConfig(oidcConfig(provider.issuer));
-  provider.grants.length = 0;
-  for (const u of provider.users.values()) u.disabled = false;
-});
-afterEach(() => sb.cleanup());
+oidcSuite(
+  (issuer) => oidcConfig(issuer),
+  (p, s) => {
+    provider = p;
+    sb = s;
+  },
+);
 
 const noLoginLine =
   'keybroker: oidc source of profile sso: not signed in (run keybroker login --profile sso; run keybroker explain ERR_OIDC_NO_LOGIN)';

@@ -2,9 +2,46 @@
  * Steps the oidc tests share: a profile for the test provider, and `keybroker login` run the way
  * a person would, with the sign-in finished through the provider's own pages.
  */
-import { expect } from 'vitest';
-import { type OidcTestProvider, TEST_CLIENT_ID, TestBrowser } from '../servers/oidc-provider.js';
-import { type RunOptions, type RunResult, runKeybroker, type Sandbox } from './run.js';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import {
+  type OidcTestProvider,
+  startOidcProvider,
+  TEST_CLIENT_ID,
+  TestBrowser,
+} from '../servers/oidc-provider.js';
+import { makeSandbox, type RunOptions, type RunResult, runKeybroker, type Sandbox } from './run.js';
+
+/**
+ * A test file's provider and sandboxes: the provider (users alice and bob) starts before the
+ * file's tests and stops after them; each test gets a fresh sandbox holding `config(issuer)`, the
+ * provider's grant log emptied and every user enabled again, both handed to `use`.
+ */
+export function oidcSuite(
+  config: (issuer: string) => unknown,
+  use: (provider: OidcTestProvider, sb: Sandbox) => void,
+): void {
+  let provider: OidcTestProvider;
+  let sb: Sandbox;
+  beforeAll(async () => {
+    provider = await startOidcProvider({
+      users: [
+        { sub: 'alice', email: 'alice@example.test', groups: ['eng', 'llm-users'] },
+        { sub: 'bob', email: 'bob@example.test', groups: ['sales'] },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await provider.close();
+  });
+  beforeEach(() => {
+    sb = makeSandbox();
+    sb.writeConfig(config(provider.issuer));
+    provider.grants.length = 0;
+    for (const u of provider.users.values()) u.disabled = false;
+    use(provider, sb);
+  });
+  afterEach(() => sb.cleanup());
+}
 
 export function oidcConfig(
   issuer: string,
