@@ -149,7 +149,7 @@ export function claimsCheck(resolved: ResolvedProfile): CheckResult | undefined 
   }
   if (src.type === 'vault-identity' || src.type === 'oidc') {
     const who = src.type === 'oidc' ? 'the identity provider' : "Vault's identity templates";
-    return check('source.claims', 'pass', `${who} decide the claims; the user controls none of them`);
+    return check('source.claims', 'pass', `the claims come from ${who}; the user controls none of them`);
   }
   return undefined;
 }
