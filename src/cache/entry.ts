@@ -1,6 +1,6 @@
 /** Parsing a cache entry defensively: anything unexpected means corrupt. */
 import { sha256Hex } from '../platform/sha256.js';
-import { isTokenText } from '../platform/text.js';
+import { isObject, isTokenText } from '../platform/text.js';
 import type { CacheEntry } from './types.js';
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -9,14 +9,13 @@ const isTime = (v: unknown): v is number => isNum(v) && Math.abs(v) <= 8.64e15;
 const isMetaValue = (v: unknown) => typeof v === 'string' || typeof v === 'boolean' || isNum(v);
 
 export function parseEntry(text: string, key: string): CacheEntry | undefined {
-  let o: unknown;
+  let e: unknown;
   try {
-    o = JSON.parse(text);
+    e = JSON.parse(text);
   } catch {
     return undefined;
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) return undefined;
-  const e = o as Record<string, unknown>;
+  if (!isObject(e)) return undefined;
   if (e.v !== 1 || e.key !== key || typeof e.profile !== 'string' || typeof e.source !== 'string')
     return undefined;
   if (typeof e.token !== 'string' || !isTime(e.fetchedAtMs)) return undefined;
@@ -34,7 +33,7 @@ export function parseEntry(text: string, key: string): CacheEntry | undefined {
     return undefined;
   }
   if (e.meta !== undefined) {
-    if (typeof e.meta !== 'object' || e.meta === null || Array.isArray(e.meta)) return undefined;
+    if (!isObject(e.meta)) return undefined;
     if (!Object.values(e.meta).every(isMetaValue)) return undefined;
   }
   return e as unknown as CacheEntry;

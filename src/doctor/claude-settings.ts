@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { claudeSettingsPaths, type PathContext } from '../platform/paths.js';
+import { isObject } from '../platform/text.js';
 
 export type SettingsScope = 'managed' | 'project-local' | 'project' | 'user';
 
@@ -105,10 +106,10 @@ export function parseSettingsText(scope: SettingsScope, file: string, text: stri
   } catch {
     return { scope, path: file, exists: true, problem: 'not valid JSON' };
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+  if (!isObject(parsed)) {
     return { scope, path: file, exists: true, problem: 'not a JSON object' };
   }
-  return { scope, path: file, exists: true, data: parsed as Record<string, unknown> };
+  return { scope, path: file, exists: true, data: parsed };
 }
 
 export function readAllSettings(ctx: PathContext & { cwd: string }): SettingsFile[] {
@@ -117,9 +118,7 @@ export function readAllSettings(ctx: PathContext & { cwd: string }): SettingsFil
 
 export function envBlock(file: SettingsFile): Record<string, unknown> | undefined {
   const env = file.data?.env;
-  return env !== null && typeof env === 'object' && !Array.isArray(env)
-    ? (env as Record<string, unknown>)
-    : undefined;
+  return isObject(env) ? env : undefined;
 }
 
 /** The file whose apiKeyHelper Claude Code uses: the first in precedence order that sets one. */

@@ -11,7 +11,7 @@ import type { AwsSecretsManagerSourceConfig } from '../config/types.js';
 import { isKeybrokerError, type KeybrokerError } from '../errors.js';
 import { createNetClient } from '../net/client.js';
 import { deadlineAt } from '../platform/deadline.js';
-import { isTokenText, MAX_TOKEN_CHARS } from '../platform/text.js';
+import { isObject, isTokenText, MAX_TOKEN_CHARS } from '../platform/text.js';
 import { type FailureKind, sourceError } from './failure.js';
 import type { FetchedToken, Source, SourceDeps, TokenRequest } from './types.js';
 
@@ -265,7 +265,7 @@ function pickJsonKey(text: string, field: string, key: string, where: string): s
   } catch {
     parsed = undefined;
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+  if (!isObject(parsed)) {
     throw fail(
       `AWS Secrets Manager ${where}: ${field} is not a JSON object, so jsonKey "${key}" cannot be read`,
     );
@@ -273,7 +273,7 @@ function pickJsonKey(text: string, field: string, key: string, where: string): s
   if (!Object.hasOwn(parsed, key)) {
     throw fail(`AWS Secrets Manager ${where}: ${field} has no key "${key}"`);
   }
-  const value = (parsed as Record<string, unknown>)[key];
+  const value = parsed[key];
   if (typeof value !== 'string') {
     throw fail(
       `AWS Secrets Manager ${where}: key "${key}" of ${field} is ${value === null ? 'null' : `a ${typeof value}`}, not a string`,

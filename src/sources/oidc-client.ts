@@ -9,7 +9,7 @@ import * as client from 'openid-client';
 import type { OidcSourceConfig, SecretRef } from '../config/types.js';
 import { isKeybrokerError, type KeybrokerError } from '../errors.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
-import { printableAscii } from '../platform/text.js';
+import { isObject, printableAscii } from '../platform/text.js';
 import { sourceError } from './failure.js';
 
 export { client };
@@ -258,9 +258,7 @@ export function jwtClaims(token: string): Record<string, unknown> | undefined {
   if (parts.length !== 3) return undefined;
   try {
     const o = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as unknown;
-    return o !== null && typeof o === 'object' && !Array.isArray(o)
-      ? (o as Record<string, unknown>)
-      : undefined;
+    return isObject(o) ? o : undefined;
   } catch {
     return undefined;
   }

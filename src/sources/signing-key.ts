@@ -21,6 +21,7 @@ import type { JwtAlgorithm, KeyRef } from '../config/types.js';
 import { configError, seeDocs } from '../errors.js';
 import { expandHome } from '../platform/paths.js';
 import { readPrivateFile } from '../platform/safe-fs.js';
+import { isObject } from '../platform/text.js';
 import { jwkThumbprint } from './jws.js';
 
 export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA', 'HS256'];
@@ -228,10 +229,10 @@ export function parseKeyMaterial(material: string, alg: JwtAlgorithm, origin: st
 }
 
 function parseJwk(jwk: unknown, alg: JwtAlgorithm, origin: string): ParsedKey {
-  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk) || typeof (jwk as any).kty !== 'string') {
+  if (!isObject(jwk) || typeof jwk.kty !== 'string') {
     throw malformed(origin, 'is JSON but not a JWK (no "kty")');
   }
-  const j = jwk as Record<string, unknown>;
+  const j = jwk;
   if (typeof j.alg === 'string' && j.alg !== alg) {
     throw mismatch(
       origin,
