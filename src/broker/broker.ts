@@ -84,6 +84,7 @@ function engineDeps(
               maxHoldMs: Math.max(resolved.timeoutMs * 2, 30_000),
               signal: o.signal,
               peerDone: o.peerDone,
+              random: o.random,
               onWait: o.onWait,
             }),
           served: {

@@ -80,6 +80,8 @@ export interface CachedSourceDeps {
       deadlineMs: number;
       signal: AbortSignal;
       peerDone: () => Promise<boolean>;
+      /** The engine's `random`, for the jitter of the waiters' fallback poll. */
+      random: () => number;
       /** Called once when the lock is held by another live run and this one starts waiting. */
       onWait?: (holderPid: number | undefined) => void;
     },
@@ -88,7 +90,7 @@ export interface CachedSourceDeps {
   served?: ServedLog;
   /** ms since epoch. */
   now: () => number;
-  /** In [0, 1): the backoff's jitter. */
+  /** In [0, 1): the backoff's jitter and the lock waiters' (the only randomness the engine uses). */
   random: () => number;
   log: Pick<Logger, 'debug' | 'warn' | 'addSecret'>;
 }
@@ -229,6 +231,7 @@ export function createCachedSource(
         deadlineMs: run.deadline.atMs,
         signal: run.deadline.signal,
         peerDone,
+        random: deps.random,
         onWait: (holderPid) => {
           log.debug(
             `waiting for another keybroker run${holderPid ? ` (pid ${holderPid})` : ''} that holds the lock`,
