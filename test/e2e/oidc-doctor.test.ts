@@ -4,9 +4,14 @@
  * against requireClaims, and `--probe`, which renews once through the token path's own code.
  */
 import * as fs from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceLogin, loginAs, oidcConfig, oidcSuite } from '../helpers/oidc.js';
 import { type RunResult, runKeybroker, type Sandbox } from '../helpers/run.js';
+import {
+  type SecretServiceSession,
+  secretServiceSuite,
+  startSecretService,
+} from '../helpers/secret-service.js';
 import { type OidcTestProvider, TestBrowser } from '../servers/oidc-provider.js';
 
 let provider: OidcTestProvider;
@@ -246,5 +251,62 @@ describe('doctor --probe: renews once through the token path and shows the claim
       stderr:
         'keybroker: oidc source of profile sso: not signed in (run keybroker login --profile sso; run keybroker explain ERR_OIDC_NO_LOGIN)\n',
     });
+  });
+});
+
+describe("doctor --probe shares the token path's single flight", () => {
+  it('probes and token runs at once: no refresh token is ever redeemed twice, the login goes on', async () => {
+    await loginAs(sb, provider, 'alice');
+    // timeoutMs covers 8 Node starts queued on the login's lock on a loaded 2-core machine.
+    sb.writeConfig({
+      ...oidcConfig(provider.issuer),
+      profiles: { sso: { ...oidcConfig(provider.issuer).profiles.sso, timeoutMs: 120_000 } },
+    });
+    provider.grants.length = 0;
+    const runs = await Promise.all([
+      ...Array.from({ length: 4 }, () =>
+        runKeybroker(['doctor', '--probe', '--json'], sb, { killAfterMs: 120_000 }),
+      ),
+      ...Array.from({ length: 4 }, () => runKeybroker(['--refresh'], sb, { killAfterMs: 120_000 })),
+    ]);
+    const probes = runs.slice(0, 4).map((r) => JSON.parse(r.stdout).probe.ok);
+    expect(probes).toEqual([true, true, true, true]);
+    expect(runs.slice(4).map((r) => [r.code, r.stderr])).toEqual(Array(4).fill([0, '']));
+    // Reuse detection would answer invalid_grant (and end the login) to a second redemption.
+    // Each probe renews (it bypasses the cache); concurrent --refresh runs may share one renewal.
+    const grants = provider.refreshGrants();
+    expect(grants.filter((g) => !g.ok)).toEqual([]);
+    expect(grants.length).toBeGreaterThanOrEqual(5);
+    expect(grants.length).toBeLessThanOrEqual(8);
+    expect((await runKeybroker(['--refresh'], sb)).code).toBe(0);
+  }, 240_000);
+});
+
+const keychain = secretServiceSuite('doctor, oidc login kept in the keychain');
+
+describe.skipIf(keychain.skip)(keychain.title, () => {
+  let ss: SecretServiceSession;
+  beforeAll(async () => {
+    ss = await startSecretService();
+  });
+  afterAll(async () => {
+    await ss?.stop();
+  });
+
+  it('the refresh token in the keychain: doctor finds it, --probe rotates it there', async () => {
+    sb.env.DBUS_SESSION_BUS_ADDRESS = ss.address;
+    sb.writeConfig(oidcConfig(provider.issuer, {}, { cache: { storage: 'keychain' } }));
+    await loginAs(sb, provider, 'alice');
+    // Nothing of the secret in the cache directory: only who signed in.
+    expect(fs.readdirSync(sb.cacheDir).filter((f) => f.endsWith('.blob'))).toEqual([]);
+    const d = await runKeybroker(['doctor'], sb);
+    expect(oidcLines(d)[5]).toBe(
+      '[ok  ] source.oidc.refresh: a refresh token is kept in the keychain (received <time>): the token path renews silently',
+    );
+    provider.grants.length = 0;
+    const p = await runKeybroker(['doctor', '--probe', '--json'], sb);
+    expect(JSON.parse(p.stdout).probe).toMatchObject({ ok: true, source: 'oidc' });
+    expect((await runKeybroker([], sb)).code).toBe(0);
+    expect(provider.refreshGrants()).toEqual(Array(2).fill({ grantType: 'refresh_token', ok: true }));
   });
 });
