@@ -8,6 +8,7 @@ import type { AppContext } from '../context.js';
 import { configError, seeDocs } from '../errors.js';
 import { cleanLine } from '../output/redact.js';
 import { printableAscii } from '../platform/text.js';
+import type { SessionDeps } from '../sources/oidc-session.js';
 import { resolveForCommand } from './token.js';
 
 interface LoginArgs {
@@ -32,7 +33,10 @@ export function register(y: Argv, ctx: AppContext): Argv {
   );
 }
 
-/** The resolved oidc profile, or exit 2 naming what the profile is instead. */
+/**
+ * The resolved oidc profile and what its login session needs from the edge, or exit 2 naming
+ * what the profile is instead.
+ */
 export function oidcProfile(ctx: AppContext, command: string) {
   const { resolved } = resolveForCommand(ctx);
   if (resolved.source.type !== 'oidc') {
@@ -44,11 +48,19 @@ export function oidcProfile(ctx: AppContext, command: string) {
       },
     );
   }
-  return { resolved, source: resolved.source as OidcSourceConfig };
+  const session: SessionDeps = {
+    env: ctx.env,
+    platform: ctx.platform,
+    homeDir: ctx.homeDir,
+    logger: ctx.logger,
+    now: ctx.now,
+    cacheDir: resolved.cacheDir,
+  };
+  return { resolved, source: resolved.source as OidcSourceConfig, session };
 }
 
 async function runLogin(ctx: AppContext, args: LoginArgs): Promise<void> {
-  const { resolved, source } = oidcProfile(ctx, 'login');
+  const { resolved, source, session } = oidcProfile(ctx, 'login');
   const { defaultFlow, signIn } = await import('../sources/oidc-signin.js');
   const flow = args.device
     ? 'device'
@@ -57,12 +69,7 @@ async function runLogin(ctx: AppContext, args: LoginArgs): Promise<void> {
       : (source.flow ?? defaultFlow(ctx.env, ctx.platform));
   const waitEnv = Number(ctx.env.KEYBROKER_LOGIN_WAIT_MS);
   const who = await signIn(resolved.name, source, resolved.cache.storage, flow, {
-    env: ctx.env,
-    platform: ctx.platform,
-    homeDir: ctx.homeDir,
-    logger: ctx.logger,
-    now: ctx.now,
-    cacheDir: resolved.cacheDir,
+    ...session,
     // The provider's verification URI and user code: one clean line each (output/redact.ts).
     say: (line) => process.stderr.write(`${cleanLine(line)}\n`),
     ...(Number.isInteger(waitEnv) && waitEnv > 0 ? { waitMs: waitEnv } : {}),

@@ -20,16 +20,9 @@ export function register(y: Argv, ctx: AppContext): Argv {
 }
 
 async function runLogout(ctx: AppContext): Promise<void> {
-  const { resolved, source } = oidcProfile(ctx, 'logout');
+  const { resolved, source, session } = oidcProfile(ctx, 'logout');
   const { signOut } = await import('../sources/oidc-signin.js');
-  const out = await signOut(resolved.name, source, resolved.cache.storage, {
-    env: ctx.env,
-    platform: ctx.platform,
-    homeDir: ctx.homeDir,
-    logger: ctx.logger,
-    now: ctx.now,
-    cacheDir: resolved.cacheDir,
-  });
+  const out = await signOut(resolved.name, source, resolved.cache.storage, session);
   const who = out.identity ? ` (${printableAscii(out.identity.sub)})` : '';
   if (out.revocationError) {
     // The local login is gone either way; the provider's copy ends when it expires.
