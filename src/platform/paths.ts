@@ -74,15 +74,15 @@ export function cacheDir(ctx: PathContext, options: { ignoreEnv?: boolean } = {}
     case 'darwin':
       return join(ctx, ctx.homeDir, 'Library', 'Caches', 'keybroker');
     case 'win32':
-      return join(
-        ctx,
-        ctx.env.LOCALAPPDATA ?? join(ctx, ctx.homeDir, 'AppData', 'Local'),
-        'keybroker',
-        'Cache',
-      );
+      return join(ctx, localAppData(ctx), 'keybroker', 'Cache');
     default:
       return join(ctx, ctx.homeDir, '.cache', 'keybroker');
   }
+}
+
+/** Windows' per-machine application data (not roamed): the cache and the audit log live there. */
+function localAppData(ctx: PathContext): string {
+  return ctx.env.LOCALAPPDATA ?? join(ctx, ctx.homeDir, 'AppData', 'Local');
 }
 
 export function auditLogPath(ctx: PathContext): string {
@@ -90,13 +90,7 @@ export function auditLogPath(ctx: PathContext): string {
     case 'darwin':
       return join(ctx, ctx.homeDir, 'Library', 'Logs', 'keybroker', 'audit.log');
     case 'win32':
-      return join(
-        ctx,
-        ctx.env.LOCALAPPDATA ?? join(ctx, ctx.homeDir, 'AppData', 'Local'),
-        'keybroker',
-        'Logs',
-        'audit.log',
-      );
+      return join(ctx, localAppData(ctx), 'keybroker', 'Logs', 'audit.log');
     default: {
       const xdg = nonEmpty(ctx.env.XDG_STATE_HOME);
       return join(ctx, xdg ?? join(ctx, ctx.homeDir, '.local', 'state'), 'keybroker', 'audit.log');
