@@ -69,56 +69,47 @@ export function locateJsonError(s: string): { offset: number; expected: string }
     }
     fail('a closing quote');
   };
+  /** An object's or an array's members after its opening character, up to `close`. */
+  const members = (close: '}' | ']', member: () => void): void => {
+    i++;
+    ws();
+    if (s[i] === close) {
+      i++;
+      return;
+    }
+    for (;;) {
+      member();
+      ws();
+      if (s[i] === ',') {
+        i++;
+        continue;
+      }
+      if (s[i] === close) {
+        i++;
+        return;
+      }
+      fail(`',' or '${close}'`);
+    }
+  };
+  const property = (): void => {
+    ws();
+    if (s[i] !== '"') fail('a property name in double quotes');
+    str();
+    ws();
+    if (s[i] !== ':') fail("':'");
+    i++;
+    value();
+  };
   const value = (): void => {
     ws();
     const c = s[i];
     if (c === '{') {
-      i++;
-      ws();
-      if (s[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        if (s[i] !== '"') fail('a property name in double quotes');
-        str();
-        ws();
-        if (s[i] !== ':') fail("':'");
-        i++;
-        value();
-        ws();
-        if (s[i] === ',') {
-          i++;
-          continue;
-        }
-        if (s[i] === '}') {
-          i++;
-          return;
-        }
-        fail("',' or '}'");
-      }
+      members('}', property);
+      return;
     }
     if (c === '[') {
-      i++;
-      ws();
-      if (s[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        value();
-        ws();
-        if (s[i] === ',') {
-          i++;
-          continue;
-        }
-        if (s[i] === ']') {
-          i++;
-          return;
-        }
-        fail("',' or ']'");
-      }
+      members(']', value);
+      return;
     }
     if (c === '"') {
       str();
