@@ -82,6 +82,23 @@ function alignOf(code: string): number {
   }
 }
 
+/**
+ * The fixed-size numbers other than u32 (which has its own reader and writer): their size, which
+ * is also their alignment, and the Buffer method family that reads and writes them.
+ */
+const NUMBERS = {
+  n: [2, 'Int16'],
+  q: [2, 'UInt16'],
+  i: [4, 'Int32'],
+  x: [8, 'BigInt64'],
+  t: [8, 'BigUInt64'],
+  d: [8, 'Double'],
+} as const;
+
+function isNumber(code: string): code is keyof typeof NUMBERS {
+  return Object.hasOwn(NUMBERS, code);
+}
+
 // ---------------------------------------------------------------- writing (little-endian)
 
 class Writer {
@@ -123,6 +140,15 @@ class Writer {
   }
 
   write(t: TypeNode, v: unknown): void {
+    if (isNumber(t.code)) {
+      const [size, name] = NUMBERS[t.code];
+      this.align(size);
+      this.room(size);
+      const write = this.buf[`write${name}LE`] as (value: number | bigint, at: number) => number;
+      write.call(this.buf, name.startsWith('Big') ? BigInt(v as bigint) : Number(v), this.pos);
+      this.pos += size;
+      return;
+    }
     switch (t.code) {
       case 'y':
         this.u8(Number(v));
@@ -130,49 +156,17 @@ class Writer {
       case 'b':
         this.u32(v ? 1 : 0);
         return;
-      case 'n':
-      case 'q':
-        this.align(2);
-        this.room(2);
-        if (t.code === 'n') this.buf.writeInt16LE(Number(v), this.pos);
-        else this.buf.writeUInt16LE(Number(v), this.pos);
-        this.pos += 2;
-        return;
-      case 'i':
-        this.align(4);
-        this.room(4);
-        this.buf.writeInt32LE(Number(v), this.pos);
-        this.pos += 4;
-        return;
       case 'u':
       case 'h':
         this.u32(Number(v));
         return;
-      case 'x':
-      case 't':
-        this.align(8);
-        this.room(8);
-        if (t.code === 'x') this.buf.writeBigInt64LE(BigInt(v as bigint), this.pos);
-        else this.buf.writeBigUInt64LE(BigInt(v as bigint), this.pos);
-        this.pos += 8;
-        return;
-      case 'd':
-        this.align(8);
-        this.room(8);
-        this.buf.writeDoubleLE(Number(v), this.pos);
-        this.pos += 8;
-        return;
       case 's':
-      case 'o': {
-        const b = Buffer.from(String(v), 'utf8');
-        this.u32(b.length);
-        this.bytes(b);
-        this.u8(0);
-        return;
-      }
+      case 'o':
       case 'g': {
+        // A string's length is a u32, a signature's a byte; both end in a NUL.
         const b = Buffer.from(String(v), 'utf8');
-        this.u8(b.length);
+        if (t.code === 'g') this.u8(b.length);
+        else this.u32(b.length);
         this.bytes(b);
         this.u8(0);
         return;
@@ -236,59 +230,24 @@ class Reader {
 
   read(t: TypeNode): unknown {
     const b = this.buf;
+    if (isNumber(t.code)) {
+      const [size, name] = NUMBERS[t.code];
+      this.align(size);
+      this.need(size);
+      const read = b[`read${name}${this.le ? 'LE' : 'BE'}`] as (at: number) => number | bigint;
+      const v = read.call(b, this.pos);
+      this.pos += size;
+      return v;
+    }
     switch (t.code) {
       case 'y':
         this.need(1);
         return b.readUInt8(this.pos++);
       case 'b':
         return this.u32() !== 0;
-      case 'n':
-      case 'q': {
-        this.align(2);
-        this.need(2);
-        const v =
-          t.code === 'n'
-            ? this.le
-              ? b.readInt16LE(this.pos)
-              : b.readInt16BE(this.pos)
-            : this.le
-              ? b.readUInt16LE(this.pos)
-              : b.readUInt16BE(this.pos);
-        this.pos += 2;
-        return v;
-      }
-      case 'i': {
-        this.align(4);
-        this.need(4);
-        const v = this.le ? b.readInt32LE(this.pos) : b.readInt32BE(this.pos);
-        this.pos += 4;
-        return v;
-      }
       case 'u':
       case 'h':
         return this.u32();
-      case 'x':
-      case 't': {
-        this.align(8);
-        this.need(8);
-        const v =
-          t.code === 'x'
-            ? this.le
-              ? b.readBigInt64LE(this.pos)
-              : b.readBigInt64BE(this.pos)
-            : this.le
-              ? b.readBigUInt64LE(this.pos)
-              : b.readBigUInt64BE(this.pos);
-        this.pos += 8;
-        return v;
-      }
-      case 'd': {
-        this.align(8);
-        this.need(8);
-        const v = this.le ? b.readDoubleLE(this.pos) : b.readDoubleBE(this.pos);
-        this.pos += 8;
-        return v;
-      }
       case 's':
       case 'o': {
         const len = this.u32();
