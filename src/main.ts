@@ -79,7 +79,7 @@ function quickGlobals(argv: string[]): GlobalOptions {
 export async function buildParser(argv: string[], ctx: AppContext): Promise<Argv> {
   const [{ default: yargs }, commands] = await Promise.all([
     import('yargs'),
-    Promise.all(COMMANDS.map((load) => load())),
+    Promise.all(Object.values(COMMANDS).map((load) => load())),
   ]);
   let y: Argv = yargs(argv)
     .scriptName('keybroker')
@@ -130,22 +130,8 @@ export async function buildParser(argv: string[], ctx: AppContext): Promise<Argv
   return y;
 }
 
-/** Every command a person can type (for "did you mean"). */
-export const COMMAND_NAMES = [
-  'token',
-  'status',
-  'doctor',
-  'cache',
-  'jwks',
-  'keygen',
-  'keychain',
-  'init',
-  'config',
-  'explain',
-  'login',
-  'logout',
-  'completion',
-];
+/** Every command a person can type (for "did you mean"): the commands' modules and yargs' `completion`. */
+export const COMMAND_NAMES = [...Object.keys(COMMANDS), 'completion'];
 
 /** yargs' raw messages, said the way a person can act on (clig.dev: suggest, show usage). */
 export function usageError(msg: string, argv: string[]) {
