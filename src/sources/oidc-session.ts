@@ -14,6 +14,7 @@ import type { CacheStorage, OidcSourceConfig } from '../config/types.js';
 import { deniedError, isKeybrokerError, missingError, seeDocs } from '../errors.js';
 import type { Logger } from '../output/logger.js';
 import { ensurePrivateDir, writeFileAtomic } from '../platform/safe-fs.js';
+import { isObject } from '../platform/text.js';
 import {
   client,
   DISCOVERY_MAX_AGE_MS,
@@ -303,7 +304,7 @@ async function pickToken(
 /** The claims of a token refused for lacking a required claim (ERR_OIDC_CLAIMS_MISSING). */
 export function refusedTokenClaims(e: unknown): Record<string, unknown> | undefined {
   const claims = (e as { tokenClaims?: unknown } | undefined)?.tokenClaims;
-  return claims !== null && typeof claims === 'object' ? (claims as Record<string, unknown>) : undefined;
+  return isObject(claims) ? claims : undefined;
 }
 
 /**
