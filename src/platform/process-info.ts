@@ -5,6 +5,7 @@
  */
 
 import { fstatSync, readFileSync, statSync } from 'node:fs';
+import { printableAscii } from './text.js';
 
 export interface ProcInfo {
   pid: number;
@@ -103,7 +104,7 @@ export function callerRule(
   if (callerId === undefined) {
     return 'rejected-token detection off: the calling Claude Code process could not be identified';
   }
-  return `rejected-token detection on: called by Claude Code (CLAUDE_CODE_ENTRYPOINT=${env.CLAUDE_CODE_ENTRYPOINT!.replace(/[^\x21-\x7e]/g, '?').slice(0, 32)}), process ${callerId}; a second call from it within the TTL fetches a new token`;
+  return `rejected-token detection on: called by Claude Code (CLAUDE_CODE_ENTRYPOINT=${printableAscii(env.CLAUDE_CODE_ENTRYPOINT!).replaceAll(' ', '?').slice(0, 32)}), process ${callerId}; a second call from it within the TTL fetches a new token`;
 }
 
 /**
