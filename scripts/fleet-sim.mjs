@@ -145,7 +145,7 @@ export function summary(r) {
   ];
   if (r.stats.tooShort > 0) {
     lines.push(
-      `  tokens living less than TTL + margin, fetched and refused (exit 2 ERR_TOKEN_LIFETIME_TOO_SHORT): ${r.stats.tooShort} of ${r.stats.calls} calls`,
+      `  tokens living less than TTL + margin (exit 2 ERR_TOKEN_LIFETIME_TOO_SHORT): fetched and refused on ${r.stats.tooShort} calls, refused at once from the kept token on ${r.stats.refusedShortLived} (of ${r.stats.calls} calls)`,
     );
   }
   if (r.oidc) {

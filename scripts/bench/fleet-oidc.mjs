@@ -59,6 +59,7 @@ export default async function oidcFleetBench(h) {
         steadyRatio: r.steadyRatio,
         grants: r.upstream.succeeded,
         tooShort: r.stats.tooShort,
+        refusedShortLived: r.stats.refusedShortLived,
         presentedTwice: r.oidc.presentedTwice,
         refused: r.oidc.refused,
       });

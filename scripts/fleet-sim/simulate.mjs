@@ -78,6 +78,8 @@ export async function simulate(policy, server, o) {
     heldOff: 0,
     // Fetched, but living less than TTL + margin: not printed (exit 2, ERR_TOKEN_LIFETIME_TOO_SHORT).
     tooShort: 0,
+    // The same error at once, from the kept short-lived token, without asking (policy tooShortLived).
+    refusedShortLived: 0,
   };
   // After the outage: how long laptops still went without a token once the upstream was back.
   const backAtMs = o.outageAtMs !== undefined ? o.outageAtMs + o.outageMs : Number.POSITIVE_INFINITY;
@@ -102,10 +104,14 @@ export async function simulate(policy, server, o) {
     // The broker's order: a fresh entry is served; else the backoff gate; else the source.
     const record = entry ?? lap.kept;
     const g =
-      decision.action === 'serve'
+      decision.action === 'serve' || decision.action === 'refuse-short-lived'
         ? undefined
         : policy.gate({ decision: decision.action, entry, record, nowMs: t, params, refresh: false });
-    if (!g) {
+    if (decision.action === 'refuse-short-lived') {
+      stats.refusedShortLived++;
+      stats.errors++;
+      printed = false;
+    } else if (!g) {
       stats.served++;
     } else if (g.action === 'serve') {
       if (g.stale) stats.stale++;
@@ -121,10 +127,35 @@ export async function simulate(policy, server, o) {
       // configured lifetime of an expiring secret.
       const expiresAtMs = res.expiresAtMs ?? (o.kind === 'expiring' ? t + o.lifetimeMs : undefined);
       if (res.ok && !policy.livesLongEnough(expiresAtMs, t, params)) {
-        // The engine refuses it before storing anything: a configuration error, no backoff.
         stats.tooShort++;
-        stats.errors++;
-        printed = false;
+        if (decision.action === 'refresh-ahead' && entry) {
+          // The engine prints the cached token and backs off, as after a failed refresh.
+          lap.entry = {
+            ...entry,
+            ...policy.nextBackoff({
+              record: entry,
+              nowMs: t,
+              random: rnd(),
+              servableUntilMs: policy.servableUntilMs(entry, params),
+            }),
+          };
+        } else {
+          // A configuration error (exit 2); the token is kept, marked, so that the next calls
+          // fail at once until it expires instead of asking again.
+          stats.errors++;
+          printed = false;
+          lap.kept = undefined;
+          lap.entry = {
+            v: 1,
+            key: 'sim',
+            profile: 'default',
+            source: o.upstream === 'oidc' ? 'oidc' : 'vault-identity',
+            token: res.token,
+            fetchedAtMs: t,
+            expiresAtMs,
+            shortLivedFromMs: t,
+          };
+        }
       } else if (res.ok) {
         if (decision.action === 'refresh-ahead') stats.refreshAhead++;
         else stats.fetched++;

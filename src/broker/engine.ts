@@ -8,8 +8,8 @@
  * the random numbers, so test/unit/engine.test.ts drives every branch with fakes.
  *
  * One call walks these steps, each a function below:
- *   decideFromCache → serveFresh | waitForPeer → holdOffDuringBackoff (whatever is cached) →
- *   fetchAndStore → (on failure) fallBackOnFailure
+ *   decideFromCache → serveFresh | refuseShortLived | waitForPeer → refuseShortLived →
+ *   holdOffDuringBackoff (whatever is cached) → fetchAndStore → (on failure) fallBackOnFailure
  */
 import { fingerprint } from '../cache/entry.js';
 import type { Lock, PeerDone } from '../cache/lock.js';
@@ -19,9 +19,11 @@ import {
   gate,
   livesLongEnough,
   nextBackoff,
+  type PolicyParams,
   type ServedRecord,
   servableUntilMs,
   staleUsable,
+  tooShortLived,
 } from '../cache/policy.js';
 import type { CacheEntry, CacheStore } from '../cache/types.js';
 import {
@@ -50,6 +52,8 @@ const DECISION_WORDS: Record<Decision['action'], string> = {
   'replace-rejected':
     'the same Claude Code process asked again within the TTL it was given, so its token was rejected: fetching a new one',
   fetch: 'nothing servable, fetching from the source',
+  'refuse-short-lived':
+    'the kept token lives shorter than TTL + margin and has not expired: not asking the source again before it does',
 };
 
 export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'refresh' | 'rejected';
@@ -207,6 +211,13 @@ export function createCachedSource(
     );
   }
 
+  /** A kept token that lives shorter than TTL + margin: fail as its fetch did, without asking. */
+  function refuseShortLived(run: Run): void {
+    const { entry } = run;
+    if (run.req.refresh || !entry || !tooShortLived(entry, now(), params)) return;
+    throw shortLivedError(config, entry.expiresAtMs! - entry.shortLivedFromMs!, params);
+  }
+
   /** A fresh entry is the whole answer. */
   function serveFresh(run: Run): TokenResult | undefined {
     if (run.decision.action === 'serve' && run.entry) return handOut(run, run.entry, 'hit');
@@ -340,14 +351,24 @@ export function createCachedSource(
     const token = checkTokenValue(fetched.value, `${config.sourceType} source of profile ${config.profile}`);
     log.addSecret(token);
     const fetchedAtMs = now();
-    if (fetched.expiresAtMs !== undefined && !livesLongEnough(fetched.expiresAtMs, fetchStartMs, params)) {
-      throw configError(
-        'ERR_TOKEN_LIFETIME_TOO_SHORT',
-        `${config.sourceType} source of profile ${config.profile}: the token is valid for ${Math.round((fetched.expiresAtMs - fetchStartMs) / 1000)} s, less than TTL + margin (${Math.round((params.ttlMs + params.marginMs) / 1000)} s)`,
-        {
-          hint: `issue longer-lived tokens at the source or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; ${seeDocs('ERR_TOKEN_LIFETIME_TOO_SHORT')}`,
-        },
-      );
+    const shortLived =
+      fetched.expiresAtMs !== undefined && !livesLongEnough(fetched.expiresAtMs, fetchStartMs, params);
+    if (shortLived && decision.action === 'refresh-ahead' && entry) {
+      // The cached token still serves: print it, and back off so that the rest of its
+      // refresh-ahead window does not ask for another short-lived token on every call.
+      const err = shortLivedError(config, fetched.expiresAtMs! - fetchStartMs, params);
+      await writeEntry({
+        ...entry,
+        ...nextBackoff({
+          record: entry,
+          nowMs: fetchedAtMs,
+          random: deps.random(),
+          retryAfterSec: undefined,
+          servableUntilMs: servableUntilMs(entry, params),
+        }),
+      });
+      log.warn(`warning: refreshing the token failed (${err.code}); printing the cached token, still valid`);
+      return handOut(run, entry, 'hit');
     }
     const fresh: CacheEntry = {
       v: 1,
@@ -358,6 +379,7 @@ export function createCachedSource(
       fingerprint: fingerprint(token),
       fetchedAtMs,
       ...(fetched.expiresAtMs !== undefined ? { expiresAtMs: fetched.expiresAtMs } : {}),
+      ...(shortLived ? { shortLivedFromMs: fetchStartMs } : {}),
       ...(fetched.jti !== undefined ? { jti: fetched.jti } : {}),
       ...(fetched.meta !== undefined ? { meta: fetched.meta } : {}),
       ...(decision.action === 'replace-rejected'
@@ -370,6 +392,8 @@ export function createCachedSource(
     // The backoff is over once a token is had. A record kept beside the entry can only be
     // there when this run read it (nothing was cached) or --refresh skipped the entry.
     if (run.kept || req.refresh) await store.deleteBlob(backoffBlob).catch(() => {});
+    // Kept, never printed: the next calls fail at once instead of asking again (tooShortLived).
+    if (shortLived) throw shortLivedError(config, fetched.expiresAtMs! - fetchStartMs, params);
     if (deps.served) {
       try {
         deps.served.prune(key, fetchedAtMs - SERVED_RECORD_MAX_AGE_MS);
@@ -447,7 +471,12 @@ export function createCachedSource(
         await decideFromCache(run);
         const hit = serveFresh(run);
         if (hit) return hit;
-        const served = (await waitForPeer(run)) ?? (await holdOffDuringBackoff(run));
+        refuseShortLived(run);
+        const fromPeer = await waitForPeer(run);
+        if (fromPeer) return fromPeer;
+        // A peer may have just kept a short-lived token: the same answer, without asking again.
+        refuseShortLived(run);
+        const served = await holdOffDuringBackoff(run);
         if (served) return served;
         try {
           return await fetchAndStore(run);
@@ -483,6 +512,21 @@ async function readBackoff(store: CacheStore, name: string): Promise<BackoffReco
   } catch {
     return undefined;
   }
+}
+
+/** The source gave a token that cannot stay valid for TTL + margin (contract §2). */
+function shortLivedError(
+  config: CachedSourceConfig,
+  lifetimeMs: number,
+  params: PolicyParams,
+): KeybrokerError {
+  return configError(
+    'ERR_TOKEN_LIFETIME_TOO_SHORT',
+    `${config.sourceType} source of profile ${config.profile}: the token is valid for ${Math.round(lifetimeMs / 1000)} s, less than TTL + margin (${Math.round((params.ttlMs + params.marginMs) / 1000)} s)`,
+    {
+      hint: `issue longer-lived tokens at the source or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; ${seeDocs('ERR_TOKEN_LIFETIME_TOO_SHORT')}`,
+    },
+  );
 }
 
 /** Inside the backoff window with nothing to print: fail at once, saying until when. */

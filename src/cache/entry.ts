@@ -21,7 +21,13 @@ export function parseEntry(text: string, key: string): CacheEntry | undefined {
   if (typeof e.token !== 'string' || !isTime(e.fetchedAtMs)) return undefined;
   // What the token path may print (contract §1): the first stage prints an entry's token as is.
   if (!isTokenText(e.token)) return undefined;
-  for (const k of ['expiresAtMs', 'forcedAtMs', 'backoffUntilMs', 'retryAfterUntilMs'] as const) {
+  for (const k of [
+    'expiresAtMs',
+    'shortLivedFromMs',
+    'forcedAtMs',
+    'backoffUntilMs',
+    'retryAfterUntilMs',
+  ] as const) {
     if (e[k] !== undefined && !isTime(e[k])) return undefined;
   }
   if (e.failures !== undefined && !isNum(e.failures)) return undefined;

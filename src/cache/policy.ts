@@ -48,6 +48,26 @@ export function livesLongEnough(
   return expiresAtMs === undefined || expiresAtMs - fetchStartMs >= p.ttlMs + p.marginMs - 1000;
 }
 
+/**
+ * A kept token that lives shorter than TTL + margin under the current TTL, and has not expired:
+ * it cannot be printed, and asking the source again before it expires would only bring another
+ * such token (a provider issuing 5-minute tokens, a short Vault lease). The run fails at once
+ * with the same error the fetch gave. Lowering the TTL makes it printable (the TTL is not part
+ * of the cache key); once it expires the source is asked again, in case it was fixed.
+ */
+export function tooShortLived(
+  entry: Pick<CacheEntry, 'expiresAtMs' | 'shortLivedFromMs'>,
+  nowMs: number,
+  p: PolicyParams,
+): boolean {
+  return (
+    entry.shortLivedFromMs !== undefined &&
+    entry.expiresAtMs !== undefined &&
+    nowMs < entry.expiresAtMs &&
+    !livesLongEnough(entry.expiresAtMs, entry.shortLivedFromMs, p)
+  );
+}
+
 export function assess(entry: CacheEntry, nowMs: number, p: PolicyParams): Assessment {
   const until = usableUntilMs(entry, p);
   const fromFuture = entry.fetchedAtMs - nowMs > FUTURE_SKEW_MS;
@@ -251,7 +271,9 @@ export type Decision =
   /** The caller rejected the token it was handed: fetch anew (at most once per min interval). */
   | { action: 'replace-rejected' }
   /** Nothing servable: fetch (stale may be printed if the source is unreachable). */
-  | { action: 'fetch' };
+  | { action: 'fetch' }
+  /** The kept token lives shorter than TTL + margin (tooShortLived): fail without asking. */
+  | { action: 'refuse-short-lived' };
 
 export interface DecideInput {
   entry: CacheEntry | undefined;
@@ -268,6 +290,7 @@ export interface DecideInput {
 export function decide(input: DecideInput): Decision {
   const { entry, nowMs, params } = input;
   if (!entry) return { action: 'fetch' };
+  if (tooShortLived(entry, nowMs, params)) return { action: 'refuse-short-lived' };
   const a = assess(entry, nowMs, params);
   if (
     isRejection(input.served, nowMs, input.invocationStartMs) &&

@@ -19,6 +19,12 @@ export interface CacheEntry {
   expiresAtMs?: number;
   jti?: string;
   meta?: Record<string, string | number | boolean>;
+  /**
+   * Set only on a token that lives shorter than TTL + margin (policy.ts `tooShortLived`): when
+   * its fetch began. Such a token is kept but never printed, so that the source is not asked
+   * again, for nothing, on every call before it expires.
+   */
+  shortLivedFromMs?: number;
   /** When a rejected token was last replaced (decision `replace-rejected`), ms since epoch. */
   forcedAtMs?: number;
   /** Negative cache after an upstream failure: no new attempt before this time. */

@@ -244,10 +244,11 @@ describe('vault-identity through dist/keybroker', () => {
     expect(logins()).toBe(1);
   });
 
-  it('a role whose tokens live shorter than TTL + margin cannot serve: exit 2', async () => {
+  it('a role whose tokens live shorter than TTL + margin cannot serve: exit 2, and Vault is not asked again before the token expires', async () => {
     const role = `short-${n}`;
     await admin.oidcRole(role, 'llm-key', '', '60s');
     writeProfile({ type: 'vault-identity', role, auth: approleAuth() });
+    const mints = () => vault.count('GET', `identity/oidc/token/${role}`);
     // Default TTL 300 s + margin 120 s > 60 s.
     const r = await runKeybroker([], sb);
     expect(r.stdout).toBe('');
@@ -255,6 +256,16 @@ describe('vault-identity through dist/keybroker', () => {
     expect(r.stderr).toMatch(
       /^keybroker: vault-identity source of profile default: the token is valid for (59|60) s, less than TTL \+ margin \(420 s\) \(issue longer-lived tokens at the source or lower CLAUDE_CODE_API_KEY_HELPER_TTL_MS; run keybroker explain ERR_TOKEN_LIFETIME_TOO_SHORT\)\n$/,
     );
+    expect(mints()).toBe(1);
+    // The next call fails the same way at once: the kept token still has most of its minute.
+    const again = await runKeybroker([], sb);
+    expect(again).toMatchObject({ code: 2, stdout: '', stderr: r.stderr });
+    expect(mints()).toBe(1);
+    // A person asking with --refresh always reaches Vault.
+    const refreshed = await runKeybroker(['--refresh'], sb);
+    expect(refreshed.code).toBe(2);
+    expect(refreshed.stdout).toBe('');
+    expect(mints()).toBe(2);
   });
 
   it('doctor --probe warns when the minted identity names no one (a shared AppRole), not when it does', async () => {

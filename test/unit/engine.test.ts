@@ -227,12 +227,6 @@ describe('engine: fresh entries and misses', () => {
     expect(r).toMatchObject({ token: 'jwt-2', cache: 'miss', expiresAtMs: exp + TTL });
   });
 
-  it('a token that lives less than TTL + margin is a configuration error (exit 2)', async () => {
-    const h = harness([{ value: 'short', expiresAtMs: T0 + TTL }]);
-    expect(await rejection(h.get())).toMatchObject({ code: 'ERR_TOKEN_LIFETIME_TOO_SHORT', exitCode: 2 });
-    expect(h.entry()).toBeUndefined();
-  });
-
   it('a value that is not printable ASCII is refused, and nothing is cached', async () => {
     const h = harness([{ value: 'bad token\u0007' }]);
     const e = await rejection(h.get());
@@ -264,6 +258,110 @@ describe('engine: fresh entries and misses', () => {
     );
     expect((await lazy.getToken({ refresh: false, invocationStartMs: T0 })).cache).toBe('hit');
     expect(made).toBe(0);
+  });
+});
+
+describe('engine: tokens that live less than TTL + margin (contract §2)', () => {
+  const SHORT_MESSAGE =
+    'vault source of profile default: the token is valid for 300 s, less than TTL + margin (420 s)';
+
+  it('the first is a configuration error (exit 2); the token is kept, marked, and never printed', async () => {
+    const h = harness([{ value: 'short', expiresAtMs: T0 + TTL }]);
+    expect(await rejection(h.get())).toEqual({
+      code: 'ERR_TOKEN_LIFETIME_TOO_SHORT',
+      exitCode: 2,
+      message: SHORT_MESSAGE,
+    });
+    expect(h.entry()).toMatchObject({ token: 'short', expiresAtMs: T0 + TTL, shortLivedFromMs: T0 });
+  });
+
+  it('until it expires, runs fail the same way at once without asking the source', async () => {
+    const h = harness([{ value: 'short', expiresAtMs: T0 + TTL }]);
+    await rejection(h.get());
+    for (const later of [1000, 60_000, TTL - 1]) {
+      h.clock.now = T0 + later;
+      expect(await rejection(h.get())).toEqual({
+        code: 'ERR_TOKEN_LIFETIME_TOO_SHORT',
+        exitCode: 2,
+        message: SHORT_MESSAGE,
+      });
+    }
+    expect(h.src.calls).toHaveLength(1);
+    expect(h.lock.taken()).toBe(1);
+  });
+
+  it('once it has expired the source is asked again, and a token that lives long enough is printed', async () => {
+    const h = harness([
+      { value: 'short', expiresAtMs: T0 + TTL },
+      { value: 'long', expiresAtMs: T0 + TTL + 2 * TTL + MARGIN },
+    ]);
+    await rejection(h.get());
+    h.clock.now = T0 + TTL;
+    expect(await h.get()).toMatchObject({ token: 'long', cache: 'miss' });
+    expect(h.src.calls).toHaveLength(2);
+    expect(h.entry()!.shortLivedFromMs).toBeUndefined();
+  });
+
+  it('--refresh asks at once', async () => {
+    const h = harness([
+      { value: 'short', expiresAtMs: T0 + TTL },
+      { value: 'long', expiresAtMs: T0 + 3 * TTL },
+    ]);
+    await rejection(h.get());
+    h.clock.now += 1000;
+    expect(await h.get({ refresh: true })).toMatchObject({ token: 'long', cache: 'refresh' });
+  });
+
+  it('a lower TTL (not part of the cache key) makes the kept token printable at once', async () => {
+    const h = harness([{ value: 'short', expiresAtMs: T0 + TTL }]);
+    await rejection(h.get());
+    h.clock.now = T0 + 10_000;
+    const lowerTtl = createCachedSource(
+      h.src.source,
+      { ...h.config, params: { ...h.config.params, ttlMs: 120_000 } },
+      h.deps,
+    );
+    expect(await lowerTtl.getToken({ refresh: false, invocationStartMs: h.clock.now })).toMatchObject({
+      token: 'short',
+      cache: 'hit',
+    });
+    expect(h.src.calls).toHaveLength(1);
+  });
+
+  it('concurrent runs ask once between them and all fail the same way', async () => {
+    const h = harness([
+      async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        return { value: 'short', expiresAtMs: T0 + TTL };
+      },
+    ]);
+    const results = await Promise.all([rejection(h.get()), rejection(h.get()), rejection(h.get())]);
+    expect(results.map((r) => r.code)).toEqual([
+      'ERR_TOKEN_LIFETIME_TOO_SHORT',
+      'ERR_TOKEN_LIFETIME_TOO_SHORT',
+      'ERR_TOKEN_LIFETIME_TOO_SHORT',
+    ]);
+    expect(h.src.calls).toHaveLength(1);
+  });
+
+  it('a refresh ahead that brings one prints the cached token, warns once and backs off', async () => {
+    const exp = T0 + 2 * TTL + MARGIN;
+    const h = harness([{ value: 'jwt-1', expiresAtMs: exp }]);
+    await h.get();
+    h.clock.now = nextRefreshMs(h.entry()!, h.config.params);
+    h.src.source.getToken = async (r) => {
+      h.src.calls.push(r);
+      return { value: 'short', expiresAtMs: h.clock.now + TTL };
+    };
+    expect(await h.get()).toMatchObject({ token: 'jwt-1', cache: 'hit' });
+    expect(h.warnings).toEqual([
+      'warning: refreshing the token failed (ERR_TOKEN_LIFETIME_TOO_SHORT); printing the cached token, still valid',
+    ]);
+    expect(h.entry()).toMatchObject({ token: 'jwt-1', failures: 1 });
+    h.clock.now += 1000;
+    expect(await h.get()).toMatchObject({ token: 'jwt-1', cache: 'hit' });
+    expect(h.src.calls).toHaveLength(2);
+    expect(h.warnings).toHaveLength(1);
   });
 });
 

@@ -16,6 +16,7 @@ import {
   refreshPoint,
   servableUntilMs,
   staleUsable,
+  tooShortLived,
   usableUntilMs,
 } from '../../src/cache/policy.js';
 import type { CacheEntry } from '../../src/cache/types.js';
@@ -255,5 +256,34 @@ describe('livesLongEnough (contract §2: printed only while valid for TTL + marg
     expect(livesLongEnough(T0 + 418_999, T0, p)).toBe(false);
     expect(livesLongEnough(T0 + 300_000, T0, p)).toBe(false);
     expect(livesLongEnough(undefined, T0, p)).toBe(true);
+  });
+});
+
+describe('tooShortLived (a kept token that lives less than TTL + margin: fail without asking)', () => {
+  const short = entry({ expiresAtMs: T0 + 300_000, shortLivedFromMs: T0 - 500 });
+  it('holds until the token expires, then lets the source be asked', () => {
+    expect(tooShortLived(short, T0, p)).toBe(true);
+    expect(tooShortLived(short, T0 + 299_999, p)).toBe(true);
+    expect(tooShortLived(short, T0 + 300_000, p)).toBe(false);
+  });
+  it('a TTL low enough for the token ends it (the TTL is not part of the cache key)', () => {
+    expect(tooShortLived(short, T0, { ...p, ttlMs: 180_000 })).toBe(false);
+    expect(tooShortLived(short, T0, { ...p, ttlMs: 181_000 })).toBe(false);
+    expect(tooShortLived(short, T0, { ...p, ttlMs: 182_000 })).toBe(true);
+  });
+  it('only a token marked at fetch time: one printed then and expired since is simply fetched again', () => {
+    const decideAtT0 = (e: CacheEntry) =>
+      decide({
+        entry: e,
+        nowMs: T0,
+        params: p,
+        minRefreshIntervalMs: 10_000,
+        served: undefined,
+        entryFingerprint: undefined,
+        invocationStartMs: T0,
+      }).action;
+    expect(tooShortLived(entry({ expiresAtMs: T0 + 300_000 }), T0, p)).toBe(false);
+    expect(decideAtT0(short)).toBe('refuse-short-lived');
+    expect(decideAtT0(entry({ expiresAtMs: T0 + 300_000 }))).toBe('fetch');
   });
 });
