@@ -24,7 +24,7 @@ export interface MainOptions {
   startEpochMs?: number;
 }
 
-export function createContext(globals: GlobalOptions, startEpochMs?: number): AppContext {
+function createContext(globals: GlobalOptions, startEpochMs?: number): AppContext {
   const env = process.env;
   const debug = globals.debug || env.KEYBROKER_DEBUG === '1';
   // Only --debug reads the clock its timings use: the global `performance` loads perf_hooks.
@@ -76,7 +76,7 @@ function quickGlobals(argv: string[]): GlobalOptions {
   return g;
 }
 
-export async function buildParser(argv: string[], ctx: AppContext): Promise<Argv> {
+async function buildParser(argv: string[], ctx: AppContext): Promise<Argv> {
   const [{ default: yargs }, commands] = await Promise.all([
     import('yargs'),
     Promise.all(Object.values(COMMANDS).map((load) => load())),
@@ -134,7 +134,7 @@ export async function buildParser(argv: string[], ctx: AppContext): Promise<Argv
 export const COMMAND_NAMES = [...Object.keys(COMMANDS), 'completion'];
 
 /** yargs' raw messages, said the way a person can act on (clig.dev: suggest, show usage). */
-export function usageError(msg: string, argv: string[]) {
+function usageError(msg: string, argv: string[]) {
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-') && msg === `Unknown argument: ${first}`) {
     const near = closest(first, COMMAND_NAMES);

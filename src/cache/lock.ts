@@ -172,7 +172,7 @@ const LEFTOVER = /^\.(.+)\.(\d+)\.[a-z0-9]+\.tmp$|^(.+)\.lock\.stale-(\d+)-[a-z0
  * writes and locks set aside while being broken. Only files whose writer is dead (or that are
  * older than any run may last) go; a live writer's temporary file is left alone.
  */
-export function sweepLeftovers(dir: string, key: string, maxAgeMs: number): number {
+function sweepLeftovers(dir: string, key: string, maxAgeMs: number): number {
   let names: string[];
   try {
     names = readdirSync(dir);

@@ -26,7 +26,7 @@ import { redactUrls } from '../output/redact.js';
 import { expandHome, managedConfigPath, userConfigPath } from '../platform/paths.js';
 import { configInputs } from './token.js';
 
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 
 /** Keys whose literal value is a credential, whatever layer set it. */
 const SECRET_KEYS = new Set(['roleId']);
@@ -79,7 +79,7 @@ export function register(y: Argv, ctx: AppContext): Argv {
   );
 }
 
-export function runValidate(ctx: AppContext): void {
+function runValidate(ctx: AppContext): void {
   const inputs = configInputs(ctx);
   const loaded = loadConfig(inputs);
   // Every ${env:NAME} must be set here: validation names the one that is not.
@@ -94,7 +94,7 @@ export function runValidate(ctx: AppContext): void {
  * exit 6 it is where keybroker reads it. A `${env:NAME}` unset here is a warning: the laptops
  * set it, and its value is checked where it is set.
  */
-export function runValidateCandidate(ctx: AppContext, file: string, kind: 'managed' | 'user'): void {
+function runValidateCandidate(ctx: AppContext, file: string, kind: 'managed' | 'user'): void {
   const inputs = configInputs(ctx);
   const path = expandHome(file, inputs.homeDir);
   let text: string;
@@ -161,7 +161,7 @@ function unsetTemplateVariables(value: unknown, env: Readonly<Record<string, str
 }
 
 /** `config ok: <file> (managed), <file> (user); profiles: a, b`. */
-export function validateSummary(loaded: LoadedConfig): string {
+function validateSummary(loaded: LoadedConfig): string {
   const read = loaded.layers.filter((l) => l.exists && !l.ignored).map((l) => `${l.path} (${l.kind})`);
   const profiles = isObject(loaded.merged.profiles) ? Object.keys(loaded.merged.profiles) : [];
   const ignored = loaded.layers.find((l) => l.ignored);
@@ -172,7 +172,7 @@ export function validateSummary(loaded: LoadedConfig): string {
   );
 }
 
-export function runSchema(ctx: AppContext): void {
+function runSchema(ctx: AppContext): void {
   ctx.stdout(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
 }
 
@@ -184,7 +184,7 @@ interface PathRow {
   ignored: boolean;
 }
 
-export function runPath(ctx: AppContext, args: JsonFlag): void {
+function runPath(ctx: AppContext, args: JsonFlag): void {
   const inputs = configInputs(ctx);
   let rows: PathRow[];
   let failure: unknown;
@@ -241,7 +241,7 @@ interface ShowResult {
   profile?: { name: string; values: Record<string, ShownValue> };
 }
 
-export function runShow(ctx: AppContext, args: JsonFlag): void {
+function runShow(ctx: AppContext, args: JsonFlag): void {
   const inputs = configInputs(ctx);
   const loaded = loadConfig(inputs);
   const result = showConfig(loaded, inputs);
@@ -271,7 +271,7 @@ function valueLine(pointer: string, v: ShownValue): string {
  * selected profile as the token path will use it, each value with where it came from. A
  * value that takes part of itself from `${env:...}`, and credential keys, are redacted.
  */
-export function showConfig(loaded: LoadedConfig, inputs: ConfigInputs): ShowResult {
+function showConfig(loaded: LoadedConfig, inputs: ConfigInputs): ShowResult {
   const values: Record<string, ShownValue> = {};
   for (const [pointer, layer] of Object.entries(loaded.origins)) {
     const raw = valueAt(loaded.merged, pointer);

@@ -33,12 +33,12 @@ export function register(y: Argv, ctx: AppContext): Argv {
 }
 
 /** `vault_denied`, `err_vault_denied` and `ERR_VAULT_DENIED` all name one entry. */
-export function normalizeCode(input: string): string {
+function normalizeCode(input: string): string {
   const up = input.trim().toUpperCase().replace(/-/g, '_');
   return up.startsWith('ERR_') ? up : `ERR_${up}`;
 }
 
-export async function runExplain(ctx: AppContext, args: ExplainArgs): Promise<void> {
+async function runExplain(ctx: AppContext, args: ExplainArgs): Promise<void> {
   const { embeddedEntries } = await import('../explain/embedded.js');
   const { renderEntry } = await import('../explain/entries.js');
   const entries = embeddedEntries();

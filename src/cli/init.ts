@@ -186,7 +186,7 @@ function parseGateway(raw: string): string {
 }
 
 /** The settings file a scope writes. */
-export function settingsPathFor(ctx: AppContext, scope: InitScope): string {
+function settingsPathFor(ctx: AppContext, scope: InitScope): string {
   const want: SettingsScope = scope;
   const all = settingsLocations({ env: ctx.env, platform: ctx.platform, homeDir: ctx.homeDir, cwd: ctx.cwd });
   const found = all.find((l) => l.scope === want);
@@ -223,7 +223,7 @@ function defaultTtl(ctx: AppContext, profile: string | undefined): number {
   }
 }
 
-export function helperCommand(execPath: string, profile: string | undefined): string {
+function helperCommand(execPath: string, profile: string | undefined): string {
   return profile ? `${shellQuote(execPath)} --profile ${shellQuote(profile)}` : shellQuote(execPath);
 }
 
@@ -282,7 +282,7 @@ function wiringWarnings(
   return out;
 }
 
-export function runInit(ctx: AppContext, options: InitOptions): InitResult {
+function runInit(ctx: AppContext, options: InitOptions): InitResult {
   const file = path.resolve(ctx.cwd, settingsPathFor(ctx, options.scope));
   let current: OpenedSettings;
   try {

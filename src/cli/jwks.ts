@@ -27,7 +27,7 @@ export function register(y: Argv, ctx: AppContext): Argv {
   );
 }
 
-export async function runJwks(ctx: AppContext, options: { merge?: string } = {}): Promise<void> {
+async function runJwks(ctx: AppContext, options: { merge?: string } = {}): Promise<void> {
   // The file first: a bad one is the same mistake whichever profile is selected.
   const kept = options.merge === undefined ? [] : readJwkSet(options.merge);
   const { resolved } = resolveForCommand(ctx);
@@ -56,7 +56,7 @@ export async function runJwks(ctx: AppContext, options: { merge?: string } = {})
 type Jwk = Record<string, unknown>;
 
 /** The profile's keys first, then each kept key whose kid (or, without one, whose content) is new. */
-export function mergeJwks(current: Jwk[], kept: Jwk[]): { keys: Jwk[] } {
+function mergeJwks(current: Jwk[], kept: Jwk[]): { keys: Jwk[] } {
   const keys = [...current];
   const seen = new Set(keys.map(identity));
   for (const k of kept) {
@@ -76,7 +76,7 @@ function identity(k: Jwk): string {
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 /** A public JWK Set file, checked: `{"keys": [{"kty": …}, …]}` with no private key material. */
-export function readJwkSet(file: string): Jwk[] {
+function readJwkSet(file: string): Jwk[] {
   const bad = (why: string) =>
     configError('ERR_JWKS_MERGE_FILE', `jwks --merge ${file}: ${why}`, {
       hint: `give the JWK Set the gateway publishes now (keybroker jwks output); ${seeDocs('ERR_JWKS_MERGE_FILE')}`,

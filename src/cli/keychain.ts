@@ -60,13 +60,13 @@ async function open(ctx: AppContext) {
 }
 
 /** Removes one trailing newline (`\n` or `\r\n`), as `echo` and a terminal add it. */
-export function trimOneNewline(s: string): string {
+function trimOneNewline(s: string): string {
   if (s.endsWith('\r\n')) return s.slice(0, -2);
   if (s.endsWith('\n')) return s.slice(0, -1);
   return s;
 }
 
-export async function runKeychainSet(args: KeychainArgs, ctx: AppContext): Promise<void> {
+async function runKeychainSet(args: KeychainArgs, ctx: AppContext): Promise<void> {
   const { service, account, where } = target(args, ctx);
   const raw = ctx.stdinIsTTY
     ? await readHidden(`keybroker: value for ${where} (input hidden): `)
@@ -82,7 +82,7 @@ export async function runKeychainSet(args: KeychainArgs, ctx: AppContext): Promi
   ctx.logger.warn(`stored keychain item ${where} (${keyring.backend})`);
 }
 
-export async function runKeychainDelete(args: KeychainArgs, ctx: AppContext): Promise<void> {
+async function runKeychainDelete(args: KeychainArgs, ctx: AppContext): Promise<void> {
   const { service, account, where } = target(args, ctx);
   const keyring = await open(ctx);
   if (!(await keyring.delete(service, account))) {

@@ -61,7 +61,7 @@ export function register(y: Argv, ctx: AppContext): Argv {
   );
 }
 
-export async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
+async function collectStatus(ctx: AppContext): Promise<ProfileStatus[]> {
   const { readAllSettings } = await import('../doctor/claude-settings.js');
   const { claudeRunEnv } = await import('../doctor/checks/claude.js');
   const settings = readAllSettings({
@@ -210,7 +210,7 @@ async function cacheStatus(
   };
 }
 
-export function renderStatus(profiles: ProfileStatus[]): string {
+function renderStatus(profiles: ProfileStatus[]): string {
   const lines: string[] = [];
   for (const p of profiles) {
     lines.push(`profile ${p.name}${p.selected ? ' (selected)' : ''}`);

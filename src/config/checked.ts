@@ -60,7 +60,7 @@ function fallbackFrom(store: FileStore): ManagedFallback {
 }
 
 /** The one warning line while the last good copy stands in for a broken managed file. */
-export function fallbackWarning(layer: ConfigLayer): string {
+function fallbackWarning(layer: ConfigLayer): string {
   const f = layer.fallback!;
   return `warning: ${f.error.message}; going on with the last managed config that validated (saved ${new Date(f.savedAtMs).toISOString()}) (fix ${layer.path}; keybroker doctor shows the problem)`;
 }

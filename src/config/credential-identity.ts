@@ -92,7 +92,7 @@ const oidcIdentity: CredentialIdentity = (source, { cacheDir, profile }) => {
  * Per source type. A new source adds its entry here (the `oidc` source: the subject of the
  * stored login, read from wherever `keybroker login` keeps it).
  */
-export const CREDENTIAL_IDENTITY: Record<string, CredentialIdentity> = {
+const CREDENTIAL_IDENTITY: Record<string, CredentialIdentity> = {
   vault: vaultIdentity,
   'vault-identity': vaultIdentity,
   'aws-secrets-manager': awsIdentity,

@@ -6,7 +6,7 @@
 import { type ConfigInputs, managedPolicy, readManagedLayerOnly } from './load.js';
 import type { ConfigLayer } from './types.js';
 
-export function docsUrlOfLayer(layer: ConfigLayer | undefined): string | undefined {
+function docsUrlOfLayer(layer: ConfigLayer | undefined): string | undefined {
   const value = managedPolicy(layer?.raw).docsUrl;
   if (value === undefined) return undefined;
   try {

@@ -609,7 +609,7 @@ const VAULT_ENV = {
 };
 
 /** Source keys that default to standard environment variables, first set one winning. */
-export const SOURCE_ENV_DEFAULTS: Record<string, Record<string, readonly string[]>> = {
+const SOURCE_ENV_DEFAULTS: Record<string, Record<string, readonly string[]>> = {
   vault: VAULT_ENV,
   'vault-identity': VAULT_ENV,
   'aws-secrets-manager': {
@@ -625,7 +625,7 @@ export const SOURCE_ENV_DEFAULTS: Record<string, Record<string, readonly string[
  * repository's settings `env` reaches keybroker and must not redirect or weaken a managed
  * profile. Credential choice (AWS_PROFILE, VAULT_TOKEN) and the region stay the user's.
  */
-export const LOCKED_DOWN_KEYS: ReadonlySet<string> = new Set([
+const LOCKED_DOWN_KEYS: ReadonlySet<string> = new Set([
   'address',
   'namespace',
   'caCert',

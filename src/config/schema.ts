@@ -128,7 +128,7 @@ const vaultConnection: Record<string, Schema> = {
 /** Top-level keys read from the managed layer only (contract §3). */
 export const MANAGED_ONLY_KEYS = ['environmentDefaults', 'maxLifetimeSec', 'docsUrl'];
 
-export const REGISTERED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti'];
+const REGISTERED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti'];
 
 const signingKey: Schema = {
   description: 'where the signing key is: a file, an environment variable or a keychain item',

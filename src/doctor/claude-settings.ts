@@ -84,7 +84,7 @@ export function settingsLocations(
   return all.filter((l) => l.scope === 'user' || l.path !== userPath);
 }
 
-export function readSettingsFile(scope: SettingsScope, file: string): SettingsFile {
+function readSettingsFile(scope: SettingsScope, file: string): SettingsFile {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

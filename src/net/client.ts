@@ -66,7 +66,7 @@ export interface NetClient {
   close(): void;
 }
 
-export const UNTRUSTED_CODES = new Set([
+const UNTRUSTED_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
@@ -84,7 +84,7 @@ function distinguishedName(name: unknown): string {
   return printableAscii(parts.join(', ') || '(empty)');
 }
 
-export function peerInfoOf(socket: tls.TLSSocket): PeerInfo | undefined {
+function peerInfoOf(socket: tls.TLSSocket): PeerInfo | undefined {
   const leaf = socket.getPeerCertificate(true);
   if (!leaf || Object.keys(leaf).length === 0) return undefined;
   let top: tls.DetailedPeerCertificate = leaf;
@@ -131,7 +131,7 @@ export function proxyError(choice: ProxyChoice, why: string, cause?: unknown): K
   });
 }
 
-export function untrustedError(target: string, peer: PeerInfo | undefined, cause?: unknown): KeybrokerError {
+function untrustedError(target: string, peer: PeerInfo | undefined, cause?: unknown): KeybrokerError {
   const issuer = peer ? `issuer ${peer.issuer}` : 'an issuer';
   return unreachableError(
     'ERR_TLS_UNTRUSTED',

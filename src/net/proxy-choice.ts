@@ -94,7 +94,7 @@ function cidrContains(cidr: string, host: string): boolean {
 }
 
 /** Parses a proxy URL; `http://` is assumed when the value has no scheme (as curl does). */
-export function parseProxyUrl(value: string): URL | undefined {
+function parseProxyUrl(value: string): URL | undefined {
   const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`;
   try {
     const url = new URL(text);

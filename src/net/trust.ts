@@ -25,7 +25,7 @@ import * as tls from 'node:tls';
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Go's crypto/x509 list (root_linux.go), in its order. */
-export const LINUX_CERT_FILES = [
+const LINUX_CERT_FILES = [
   '/etc/ssl/certs/ca-certificates.crt',
   '/etc/pki/tls/certs/ca-bundle.crt',
   '/etc/ssl/ca-bundle.pem',
@@ -33,7 +33,7 @@ export const LINUX_CERT_FILES = [
   '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem',
   '/etc/ssl/cert.pem',
 ];
-export const LINUX_CERT_DIRS = ['/etc/ssl/certs', '/etc/pki/tls/certs'];
+const LINUX_CERT_DIRS = ['/etc/ssl/certs', '/etc/pki/tls/certs'];
 
 export interface TrustPart {
   /** `Node's bundled roots`, `/etc/ssl/certs/ca-certificates.crt (SSL_CERT_FILE)`, `caCert /x.pem`. */
@@ -48,7 +48,7 @@ export interface TrustStore {
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-export function pemCertificates(text: string): string[] {
+function pemCertificates(text: string): string[] {
   return text.match(PEM_CERT) ?? [];
 }
 
@@ -88,7 +88,7 @@ function getCaCertificates(): GetCa | undefined {
 }
 
 /** The OS store's certificates and where they came from. */
-export function systemCertificates(
+function systemCertificates(
   env: Env,
   platform: NodeJS.Platform = process.platform,
 ): TrustPart & {

@@ -24,7 +24,7 @@ export interface AuditFacts {
   error?: unknown;
 }
 
-export function auditRecord(f: AuditFacts): AuditRecord {
+function auditRecord(f: AuditFacts): AuditRecord {
   const caller = f.callerId ? Number.parseInt(f.callerId, 10) : process.ppid;
   const rec: AuditRecord = {
     ts: new Date(f.nowMs).toISOString(),

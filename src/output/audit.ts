@@ -18,7 +18,7 @@ import { dirname } from 'node:path';
 import { isKeybrokerError, seeDocs, unsafeError } from '../errors.js';
 import { assertPrivateFile } from '../platform/safe-fs.js';
 
-export const AUDIT_ROTATE_BYTES = 5 * 1024 * 1024;
+const AUDIT_ROTATE_BYTES = 5 * 1024 * 1024;
 
 export interface AuditRecord {
   ts: string;

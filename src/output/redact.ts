@@ -11,7 +11,7 @@
  * Tiny and dependency-free: the first stage's error line uses it.
  */
 
-export const URL_PASSWORD_MASK = '***';
+const URL_PASSWORD_MASK = '***';
 
 /**
  * `scheme://user:password@`: the password runs to the last `@` before the path, as URL
@@ -45,7 +45,7 @@ export function sanitizeLine(text: string): string {
 }
 
 /** A block of lines safe for a terminal: as sanitizeLine, but newlines and tabs stay. */
-export function sanitizeBlock(text: string): string {
+function sanitizeBlock(text: string): string {
   return text.replace(CONTROLS_BUT_NEWLINE, '?');
 }
 

@@ -33,14 +33,14 @@ const UNAVAILABLE_HINT =
 const LOCKED_HINT =
   'unlock it (log in to the desktop session, or unlock the login keyring in "Passwords and Keys"), or set cache.storage to "file" or "none"';
 
-export function keyringUnavailable(why: string, cause?: unknown) {
+function keyringUnavailable(why: string, cause?: unknown) {
   return unreachableError('ERR_KEYCHAIN_UNAVAILABLE', `keychain (Secret Service): ${why}`, {
     hint: `${UNAVAILABLE_HINT}; ${seeDocs('ERR_KEYCHAIN_UNAVAILABLE')}`,
     cause,
   });
 }
 
-export function keyringLocked(what: string, why = 'is locked') {
+function keyringLocked(what: string, why = 'is locked') {
   return unreachableError('ERR_KEYCHAIN_LOCKED', `keychain (Secret Service): ${what} ${why}`, {
     hint: `${LOCKED_HINT}; ${seeDocs('ERR_KEYCHAIN_LOCKED')}`,
   });

@@ -6,7 +6,7 @@
 import { configError, seeDocs } from '../errors.js';
 
 /** Node's modules whose debug output carries request headers or bodies. */
-export const UNSAFE_DEBUG_SECTIONS = ['http', 'https', 'http2', 'net', 'tls'] as const;
+const UNSAFE_DEBUG_SECTIONS = ['http', 'https', 'http2', 'net', 'tls'] as const;
 
 /**
  * The unsafe sections NODE_DEBUG turns on, matched as Node matches them

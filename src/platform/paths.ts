@@ -18,7 +18,7 @@ function nonEmpty(v: string | undefined): string | undefined {
 }
 
 /** Where the platform team's managed config lives on this OS (contract §3). */
-export function systemManagedConfigPath(ctx: PathContext): string {
+function systemManagedConfigPath(ctx: PathContext): string {
   switch (ctx.platform) {
     case 'darwin':
       return '/Library/Application Support/keybroker/config.json';

@@ -35,7 +35,7 @@ const SHELLS = new Set([
   'pwsh.exe',
 ]);
 
-export function isShell(name: string): boolean {
+function isShell(name: string): boolean {
   const base = name.replace(/^.*[\\/]/, '').replace(/^-/, '');
   return SHELLS.has(base);
 }
@@ -89,7 +89,7 @@ export function procInfo(pid: number, platform: NodeJS.Platform = process.platfo
  * 2.1.332, which also sets `AI_AGENT=claude-code_<version>_harness`). A script calling keybroker
  * has neither, and its second call within the TTL is not a rejected token.
  */
-export function calledByClaudeCode(env: Readonly<Record<string, string | undefined>>): boolean {
+function calledByClaudeCode(env: Readonly<Record<string, string | undefined>>): boolean {
   return (env.CLAUDE_CODE_ENTRYPOINT ?? '') !== '';
 }
 

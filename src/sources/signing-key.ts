@@ -190,7 +190,7 @@ function mismatch(origin: string, what: string, alg: JwtAlgorithm, fix: string):
 }
 
 /** Parses a key's text (PEM, JWK JSON, or an HS256 raw secret) and checks that it fits `alg`. */
-export function parseKeyMaterial(material: string, alg: JwtAlgorithm, origin: string): ParsedKey {
+function parseKeyMaterial(material: string, alg: JwtAlgorithm, origin: string): ParsedKey {
   const text = material.trim();
   if (text.startsWith('{')) {
     let jwk: unknown;

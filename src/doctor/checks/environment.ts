@@ -21,7 +21,7 @@ import type { DoctorScope, Env } from './scope.js';
 const FOREIGN_CODE = ['LD_PRELOAD', 'OPENSSL_CONF', 'NODE_OPTIONS'];
 
 /** Variables keybroker (or the Node it runs on) reads: a repository must not set them. */
-export function isVariableKeybrokerReads(name: string): boolean {
+function isVariableKeybrokerReads(name: string): boolean {
   const upper = name.toUpperCase();
   return (
     /^(KEYBROKER_|VAULT_|AWS_)/.test(upper) ||
@@ -84,7 +84,7 @@ export function environmentChecks(scope: DoctorScope): CheckResult[] {
 }
 
 /** A repository's settings `env` that sets what keybroker reads (finding 4c). */
-export function repositorySettingsChecks(files: SettingsFile[], resolved?: ResolvedProfile): CheckResult[] {
+function repositorySettingsChecks(files: SettingsFile[], resolved?: ResolvedProfile): CheckResult[] {
   const out: CheckResult[] = [];
   for (const f of files) {
     if (f.scope !== 'project' && f.scope !== 'project-local') continue;

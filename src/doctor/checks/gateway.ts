@@ -29,7 +29,7 @@ function shown(name: string, s: Setting): string {
 }
 
 /** The mode Claude Code runs in: Bedrock wins over Vertex, as in Claude Code. */
-export function gatewayModeInForce(
+function gatewayModeInForce(
   files: SettingsFile[],
   env: Env,
 ): { mode: GatewayMode; by?: Setting & { name: string } } {

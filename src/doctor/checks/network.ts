@@ -12,7 +12,7 @@ import { type DoctorScope, fromError } from './scope.js';
 import { sourceDeps } from './source.js';
 
 /** The URLs a source connects to (its server; the AWS regional endpoint when none is set). */
-export function sourceUrls(src: SourceConfig): string[] {
+function sourceUrls(src: SourceConfig): string[] {
   switch (src.type) {
     case 'vault':
     case 'vault-identity':

@@ -44,7 +44,7 @@ const STANDARD_CLAIMS = new Set([
  * laptop is one entity, so `user` renders as the entity id (`entity_…`) and per-person metadata
  * as "". Some claim must carry a value other than the entity's id.
  */
-export function sharedIdentity(claims: Record<string, unknown>): CheckResult | undefined {
+function sharedIdentity(claims: Record<string, unknown>): CheckResult | undefined {
   const sub = typeof claims.sub === 'string' ? claims.sub : undefined;
   const own = Object.entries(claims).filter(([k]) => !STANDARD_CLAIMS.has(k));
   const names = (v: unknown) =>
