@@ -297,8 +297,8 @@ export function makeBlob({ work, stages, assets, runner, hostRunner }) {
     output: 'sea.blob',
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
-    // NODE_OPTIONS is not for keybroker: a V8 flag in it (say --max-old-space-size in a
-    // developer's shell) would make V8 reject the code cache with a warning on every run,
+    // NODE_OPTIONS is not for keybroker: some V8 flags in it would make V8 reject the code
+    // caches (Node 26 no longer counts heap sizes such as --max-old-space-size among them),
     // and --require would run foreign code inside the credential broker.
     execArgvExtension: 'none',
     // A young generation that starts at 16 MB instead of growing from 1 MB: a cold run (the
