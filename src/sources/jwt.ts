@@ -1,11 +1,10 @@
 /**
- * The `jwt` source (contract §3): mints a short-lived JWT, signed with node:crypto (jws.ts). It
- * never caches: the broker decides when a new token is needed.
+ * The `jwt` source (contract §3): mints a short-lived JWT signed with jose. It never caches: the
+ * broker decides when a new token is needed. jose is loaded only inside getToken / publicJwks.
  */
 import { randomUUID } from 'node:crypto';
 import type { JwtAlgorithm, JwtSourceConfig } from '../config/types.js';
 import { configError, seeDocs } from '../errors.js';
-import { signCompactJws } from './jws.js';
 import {
   DEFAULT_JWT_ALGORITHM,
   describeKeyRef,
@@ -106,6 +105,7 @@ export function createJwtSource(config: JwtSourceConfig, deps: SourceDeps): Sour
         keyOptions(deps, Math.max(1, request.deadlineMs - request.now())),
       );
       request.signal.throwIfAborted();
+      const { SignJWT } = await import('jose');
       const nowMs = request.now();
       // One whole-second "now" for every claim, rounded down so nbf is never in the future.
       const nowSec = Math.floor(nowMs / 1000);
@@ -122,7 +122,9 @@ export function createJwtSource(config: JwtSourceConfig, deps: SourceDeps): Sour
         exp,
         jti,
       };
-      const value = signCompactJws(plan.alg, key.key, { alg: plan.alg, kid: key.kid, typ: 'JWT' }, payload);
+      const value = await new SignJWT(payload as any)
+        .setProtectedHeader({ alg: plan.alg, kid: key.kid, typ: 'JWT' })
+        .sign(key.key);
       deps.logger.debug(
         `jwt: signed ${plan.alg} kid=${key.kid} with key from ${key.origin}, exp in ${plan.lifetimeSec}s`,
       );

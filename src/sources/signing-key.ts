@@ -3,8 +3,8 @@
  * keychain), the forms they take (PKCS#8 PEM, a JWK JSON, or for HS256 a raw secret), whether
  * they fit the algorithm, and their `kid`. Also key generation for `keybroker keygen`.
  *
- * Keys are parsed with node:crypto (cheap, precise key-type details for the fit check); the
- * default kid is the key's RFC 7638 thumbprint (jws.ts). No message here ever holds key material: parse
+ * Keys are parsed with node:crypto (cheap, precise key-type details for the fit check); jose is
+ * loaded lazily only for the RFC 7638 thumbprint. No message here ever holds key material: parse
  * errors name where the key came from, never what it contains, and carry no `cause` (a JSON
  * SyntaxError quotes the text it failed on).
  */
@@ -22,7 +22,6 @@ import { configError, seeDocs } from '../errors.js';
 import { expandHome } from '../platform/paths.js';
 import { readPrivateFile } from '../platform/safe-fs.js';
 import { isObject } from '../platform/text.js';
-import { jwkThumbprint } from './jws.js';
 
 export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA', 'HS256'];
 export const DEFAULT_JWT_ALGORITHM: JwtAlgorithm = 'ES256';
@@ -35,7 +34,7 @@ export type PublicJwk = Record<string, string>;
 
 export interface SigningKey {
   alg: JwtAlgorithm;
-  /** What signs (jws.ts): a private KeyObject, or the HMAC secret bytes for HS256. */
+  /** What jose signs with: a private KeyObject, or the HMAC secret bytes for HS256. */
   key: KeyObject | Uint8Array;
   /** The public key as a JWK; absent for HS256 (a shared secret has no public half). */
   publicJwk?: PublicJwk;
@@ -95,7 +94,7 @@ export async function loadSigningKey(config: KeyConfig, options: KeyLoadOptions)
   }
   const { material, origin } = await readKeyMaterial(ref, alg, options);
   const parsed = parseKeyMaterial(material, alg, origin);
-  const kid = config.keyId ?? jwkThumbprint(parsed.thumbprintJwk);
+  const kid = config.keyId ?? (await jwkThumbprint(parsed.thumbprintJwk));
   return {
     alg,
     key: parsed.key,
@@ -335,6 +334,12 @@ function publicJwkOf(privateKey: KeyObject): PublicJwk {
   return out;
 }
 
+/** RFC 7638 thumbprint (SHA-256, base64url) as jose computes it. */
+export async function jwkThumbprint(jwk: PublicJwk): Promise<string> {
+  const { calculateJwkThumbprint } = await import('jose');
+  return calculateJwkThumbprint(jwk as any, 'sha256');
+}
+
 export interface GeneratedKey {
   alg: JwtAlgorithm;
   /** What to store: an unencrypted PKCS#8 PEM, or for HS256 an oct JWK JSON holding a random 256-bit secret. */
@@ -348,7 +353,7 @@ export async function generateSigningKey(alg: JwtAlgorithm = DEFAULT_JWT_ALGORIT
   jwtAlgorithm({ algorithm: alg });
   if (alg === 'HS256') {
     const k = randomBytes(MIN_HMAC_SECRET_BYTES).toString('base64url');
-    const kid = jwkThumbprint({ kty: 'oct', k });
+    const kid = await jwkThumbprint({ kty: 'oct', k });
     return { alg, material: `${JSON.stringify({ kty: 'oct', k, alg })}\n`, format: 'jwk', kid };
   }
   const { privateKey } =
@@ -358,6 +363,6 @@ export async function generateSigningKey(alg: JwtAlgorithm = DEFAULT_JWT_ALGORIT
         ? generateKeyPairSync('ed25519')
         : generateKeyPairSync('rsa', { modulusLength: MIN_RSA_BITS });
   const material = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const kid = jwkThumbprint(publicJwkOf(privateKey));
+  const kid = await jwkThumbprint(publicJwkOf(privateKey));
   return { alg, material, format: 'pem', kid };
 }
