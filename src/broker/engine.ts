@@ -354,21 +354,9 @@ export function createCachedSource(
     const shortLived =
       fetched.expiresAtMs !== undefined && !livesLongEnough(fetched.expiresAtMs, fetchStartMs, params);
     if (shortLived && decision.action === 'refresh-ahead' && entry) {
-      // The cached token still serves: print it, and back off so that the rest of its
-      // refresh-ahead window does not ask for another short-lived token on every call.
-      const err = shortLivedError(config, fetched.expiresAtMs! - fetchStartMs, params);
-      await writeEntry({
-        ...entry,
-        ...nextBackoff({
-          record: entry,
-          nowMs: fetchedAtMs,
-          random: deps.random(),
-          retryAfterSec: undefined,
-          servableUntilMs: servableUntilMs(entry, params),
-        }),
-      });
-      log.warn(`warning: refreshing the token failed (${err.code}); printing the cached token, still valid`);
-      return handOut(run, entry, 'hit');
+      // The cached token still serves: a failed refresh, whose backoff keeps the rest of the
+      // refresh-ahead window from asking for another short-lived token on every call.
+      return keepCachedToken(run, entry, 'ERR_TOKEN_LIFETIME_TOO_SHORT', backoffAfter(run, fetchedAtMs));
     }
     const fresh: CacheEntry = {
       v: 1,
@@ -417,29 +405,39 @@ export function createCachedSource(
    * The source failed. Unreachable: remember its Retry-After, back off, and print the cached
    * token when the policy allows. Denied or not found: believe it and drop the entry.
    */
+  /** The next backoff step after a failed attempt, from the entry's record or the kept one. */
+  function backoffAfter(run: Run, nowMs: number, retryAfterSec?: number): BackoffRecord {
+    return nextBackoff({
+      record: run.entry ?? run.kept,
+      nowMs,
+      random: deps.random(),
+      retryAfterSec,
+      servableUntilMs: run.entry ? servableUntilMs(run.entry, params) : undefined,
+    });
+  }
+
+  /** A refresh failed while the cached token still serves: back off, print it with one warning. */
+  async function keepCachedToken(
+    run: Run,
+    entry: CacheEntry,
+    code: string,
+    next: BackoffRecord,
+  ): Promise<TokenResult> {
+    await writeEntry({ ...entry, ...next });
+    log.warn(`warning: refreshing the token failed (${code}); printing the cached token, still valid`);
+    return handOut(run, entry, 'hit');
+  }
+
   async function fallBackOnFailure(run: Run, e: unknown): Promise<TokenResult> {
     const { entry, decision } = run;
     const err = normalizeFetchError(e, config, run.deadline.signal.aborted);
     const t = now();
-    const next =
-      err.exitCode === ExitCode.unreachable
-        ? nextBackoff({
-            record: entry ?? run.kept,
-            nowMs: t,
-            random: deps.random(),
-            retryAfterSec: err.retryAfterSec,
-            servableUntilMs: entry ? servableUntilMs(entry, params) : undefined,
-          })
-        : undefined;
+    const next = err.exitCode === ExitCode.unreachable ? backoffAfter(run, t, err.retryAfterSec) : undefined;
     if (next && !entry) await store.writeBlob(backoffBlob, JSON.stringify(next)).catch(() => {});
     if (next && entry) {
+      if (decision.action === 'refresh-ahead' || decision.action === 'replace-rejected')
+        return keepCachedToken(run, entry, err.code, next);
       await writeEntry({ ...entry, ...next });
-      if (decision.action === 'refresh-ahead' || decision.action === 'replace-rejected') {
-        log.warn(
-          `warning: refreshing the token failed (${err.code}); printing the cached token, still valid`,
-        );
-        return handOut(run, entry, 'hit');
-      }
       if (staleUsable(entry, t, params)) {
         log.warn(
           `warning: ${err.message}; printing the cached token fetched ${new Date(entry.fetchedAtMs).toISOString()}`,
