@@ -6,28 +6,19 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claimsOf, oidcConfig } from '../helpers/oidc.js';
-import { makeSandbox, type RunResult, runKeybroker, type Sandbox } from '../helpers/run.js';
-import { type OidcTestProvider, startOidcProvider, TestBrowser } from '../servers/oidc-provider.js';
+import { describe, expect, it } from 'vitest';
+import { claimsOf, oidcConfig, oidcSuite } from '../helpers/oidc.js';
+import { type RunResult, runKeybroker, type Sandbox } from '../helpers/run.js';
+import { type OidcTestProvider, TestBrowser } from '../servers/oidc-provider.js';
 
 const URL_LINE = /^keybroker: opening your browser to sign in; if it does not open, go to (\S+)$/m;
 
 let provider: OidcTestProvider;
 let sb: Sandbox;
-
-beforeAll(async () => {
-  provider = await startOidcProvider();
+oidcSuite(oidcConfig, (p, s) => {
+  provider = p;
+  sb = s;
 });
-afterAll(async () => {
-  await provider.close();
-});
-beforeEach(() => {
-  sb = makeSandbox();
-  sb.writeConfig(oidcConfig(provider.issuer));
-  provider.grants.length = 0;
-});
-afterEach(() => sb.cleanup());
 
 /** Runs login --browser; `act` gets the printed URL once it is there. */
 async function browserLogin(env: Record<string, string>, act: (url: string) => Promise<unknown>) {
